@@ -1,0 +1,1 @@
+"""tagifai_platform: the whole life of the tagifai text classifier on Dagster assets."""

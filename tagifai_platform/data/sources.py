@@ -1,0 +1,100 @@
+"""Reading tagifai's CSV files from a local directory or an http(s) location.
+
+Files are read as text so the raw assets keep exactly what arrived: types are checked by the
+validation suites, not silently coerced here. Every failure is a :class:`SourceError` that says
+which file was tried and how to point the platform somewhere else.
+"""
+
+from __future__ import annotations
+
+import io
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pandas as pd
+
+from tagifai_platform.data.schema import HOLDOUT_COLUMNS, PROJECT_COLUMNS, TAG_COLUMNS
+
+HINT = "Set TAGIFAI_SOURCE to a directory or http(s) URL holding projects.csv and tags.csv."
+TIMEOUT_SECONDS = 30
+
+
+class SourceError(Exception):
+    """A source file could not be read or does not have the expected layout."""
+
+
+def is_url(location: str) -> bool:
+    return location.startswith(("http://", "https://"))
+
+
+def join_location(location: str, name: str) -> str:
+    if is_url(location):
+        return f"{location.rstrip('/')}/{name}"
+    return str(Path(location) / name)
+
+
+def read_bytes(location: str) -> bytes:
+    try:
+        if is_url(location):
+            with urllib.request.urlopen(location, timeout=TIMEOUT_SECONDS) as response:
+                return response.read()
+        return Path(location).read_bytes()
+    except (urllib.error.URLError, OSError, ValueError) as error:
+        raise SourceError(f"Could not read {location}: {error}. {HINT}") from error
+
+
+def parse_csv(content: bytes, where: str) -> pd.DataFrame:
+    """Parse CSV bytes into a frame of strings, with empty cells as nulls."""
+    if not content.strip():
+        raise SourceError(f"{where} is empty.")
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise SourceError(f"{where} is not UTF-8 text (byte {error.start}: {error.reason}).") from error
+    try:
+        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""])
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+        raise SourceError(f"{where} is not a valid CSV file: {error}") from error
+    frame.columns = [str(column).strip() for column in frame.columns]
+    return frame
+
+
+def require_columns(frame: pd.DataFrame, expected: list[str], where: str) -> pd.DataFrame:
+    """Fail on missing or extra columns; a column order that differs is left for the suites to report."""
+    found = list(frame.columns)
+    missing = [column for column in expected if column not in found]
+    extra = [column for column in found if column not in expected]
+    if missing or extra:
+        problems = []
+        if missing:
+            problems.append(f"missing columns {missing}")
+        if extra:
+            problems.append(f"unexpected columns {extra}")
+        raise SourceError(f"{where}: {' and '.join(problems)}; expected {','.join(expected)}.")
+    return frame
+
+
+def read_projects(location: str) -> pd.DataFrame:
+    return require_columns(parse_csv(read_bytes(location), location), PROJECT_COLUMNS, location)
+
+
+def read_holdout(location: str) -> pd.DataFrame:
+    return require_columns(parse_csv(read_bytes(location), location), HOLDOUT_COLUMNS, location)
+
+
+def read_tags(location: str, projects: pd.DataFrame) -> pd.DataFrame:
+    """Read tags as ``id,tag``, or as a lone ``tag`` column row-aligned with ``projects``.
+
+    The public Made With ML repository ships the second form; ids are taken from the projects
+    file so both forms give the same frame.
+    """
+    frame = parse_csv(read_bytes(location), location)
+    if list(frame.columns) == ["tag"]:
+        if len(frame) != len(projects):
+            raise SourceError(
+                f"{location} has a lone tag column with {len(frame)} rows, but the projects file has "
+                f"{len(projects)}: row-aligned tags need one row per project."
+            )
+        frame = pd.DataFrame({"id": projects["id"].to_numpy(), "tag": frame["tag"].to_numpy()})
+    return require_columns(frame, TAG_COLUMNS, location)

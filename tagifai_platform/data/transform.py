@@ -1,0 +1,46 @@
+"""From raw projects and tags to the labeled data set the model learns from."""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+
+from tagifai_platform.data.schema import CLASSES, LABELED_COLUMNS, OTHER
+
+_WHITESPACE = re.compile(r"\s+")
+
+
+def fold_tag(tag: str) -> str:
+    """Tags the model does not predict become ``other``, as in the lesson."""
+    return tag if tag in CLASSES else OTHER
+
+
+def build_text(title: pd.Series, description: pd.Series) -> pd.Series:
+    combined = title.fillna("") + " " + description.fillna("")
+    return combined.map(lambda value: _WHITESPACE.sub(" ", value).strip())
+
+
+def label_projects(projects: pd.DataFrame, tags: pd.DataFrame) -> pd.DataFrame:
+    """Join on id, drop untagged projects, fold tags, build ``text`` and drop duplicates.
+
+    Expects frames that passed the raw suites (integer ids, parseable dates). Duplicates are
+    judged on the text a model would see, keeping the earliest project.
+    """
+    projects = projects.assign(
+        id=projects["id"].astype("int64"), created_on=pd.to_datetime(projects["created_on"])
+    )
+    tags = tags.assign(id=tags["id"].astype("int64")).dropna(subset=["tag"])
+    labeled = projects.merge(tags[["id", "tag"]], on="id", how="inner", validate="one_to_one")
+    labeled["tag"] = labeled["tag"].map(fold_tag)
+    labeled["text"] = build_text(labeled["title"], labeled["description"])
+    labeled = (
+        labeled.sort_values(["created_on", "id"])
+        .drop_duplicates(subset=["id"])
+        .drop_duplicates(subset=["text"])
+    )
+    return labeled[LABELED_COLUMNS].reset_index(drop=True)
+
+
+def tag_distribution(frame: pd.DataFrame, column: str = "tag") -> dict[str, int]:
+    return {str(tag): int(count) for tag, count in frame[column].value_counts().sort_index().items()}

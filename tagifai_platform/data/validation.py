@@ -1,0 +1,100 @@
+"""Running a Great Expectations suite on a pandas frame and summarising what failed.
+
+The summary is plain data so that callers (asset checks, the CLI, tests) can show which
+expectations failed, on how many rows, with a sample of the offending values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+SAMPLE_SIZE = 5
+
+
+@dataclass(frozen=True)
+class FailedExpectation:
+    expectation: str
+    target: str
+    unexpected_count: int | None
+    sample: list
+    error: str | None = None
+
+    def describe(self) -> str:
+        count = "" if self.unexpected_count is None else f" ({self.unexpected_count} rows)"
+        detail = self.error or f"sample: {self.sample}"
+        return f"{self.expectation} on {self.target}{count}; {detail}"
+
+
+@dataclass(frozen=True)
+class ValidationSummary:
+    suite: str
+    rows: int
+    evaluated: int
+    failures: list[FailedExpectation] = field(default_factory=list)
+
+    @property
+    def success(self) -> bool:
+        return not self.failures
+
+    def describe(self) -> str:
+        if self.success:
+            return f"{self.suite}: all {self.evaluated} expectations met on {self.rows} rows."
+        lines = "; ".join(failure.describe() for failure in self.failures)
+        return f"{self.suite}: {len(self.failures)} of {self.evaluated} expectations failed: {lines}"
+
+
+def ephemeral_context():
+    """A throw-away GX context: nothing is written to disk and nothing is reported home."""
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
+    return context
+
+
+def _target(kwargs: dict) -> str:
+    if "column" in kwargs:
+        return f"column {kwargs['column']}"
+    if "column_list" in kwargs:
+        return f"columns {kwargs['column_list']}"
+    return "the table"
+
+
+def _failure(result) -> FailedExpectation:
+    config = result.expectation_config
+    details = result.result or {}
+    raised = result.exception_info.get("raised_exception") if result.exception_info else False
+    if raised:
+        return FailedExpectation(
+            config.type,
+            _target(config.kwargs),
+            None,
+            [],
+            error=str(result.exception_info.get("exception_message")),
+        )
+    sample = details.get("partial_unexpected_list")
+    if sample is None:
+        sample = [details.get("observed_value")]
+    return FailedExpectation(
+        config.type,
+        _target(config.kwargs),
+        details.get("unexpected_count"),
+        [str(value)[:120] for value in sample[:SAMPLE_SIZE]],
+    )
+
+
+def validate_frame(context, frame: pd.DataFrame, suite) -> ValidationSummary:
+    """Validate ``frame`` as one whole-dataframe batch of a pandas data source."""
+    source = context.data_sources.add_or_update_pandas("frames")
+    asset = source.add_dataframe_asset(name=f"{suite.name}_{len(source.assets)}")
+    batch = asset.add_batch_definition_whole_dataframe("whole").get_batch(
+        batch_parameters={"dataframe": frame}
+    )
+    result = batch.validate(
+        suite, result_format={"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE}
+    )
+    failures = [_failure(item) for item in result.results if not item.success]
+    return ValidationSummary(suite.name, len(frame), len(result.results), failures)

@@ -1,0 +1,15 @@
+"""The code location: each domain's definitions plus the resources the settings choose."""
+
+import dagster as dg
+
+from tagifai_platform.dataops import definitions as dataops
+from tagifai_platform.resources import build_executor, build_resources
+from tagifai_platform.settings import load_settings, quiet_libraries
+
+quiet_libraries()
+settings = load_settings()
+
+defs = dg.Definitions.merge(
+    dataops.defs,
+    dg.Definitions(resources=build_resources(settings), executor=build_executor(settings)),
+)
