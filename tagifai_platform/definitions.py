@@ -4,12 +4,15 @@ import dagster as dg
 
 from tagifai_platform.dataops import definitions as dataops
 from tagifai_platform.resources import build_executor, build_resources
-from tagifai_platform.settings import load_settings, quiet_libraries
+from tagifai_platform.settings import Settings, load_settings, quiet_libraries
+
+
+def build_definitions(settings: Settings) -> dg.Definitions:
+    return dg.Definitions.merge(
+        dataops.defs,
+        dg.Definitions(resources=build_resources(settings), executor=build_executor(settings)),
+    )
+
 
 quiet_libraries()
-settings = load_settings()
-
-defs = dg.Definitions.merge(
-    dataops.defs,
-    dg.Definitions(resources=build_resources(settings), executor=build_executor(settings)),
-)
+defs = build_definitions(load_settings())

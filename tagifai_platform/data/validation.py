@@ -55,7 +55,9 @@ def ephemeral_context():
     return context
 
 
-def _target(kwargs: dict) -> str:
+def _target(expectation: str, kwargs: dict) -> str:
+    if expectation.startswith("expect_table"):
+        return "the table"
     if "column" in kwargs:
         return f"column {kwargs['column']}"
     if "column_list" in kwargs:
@@ -70,17 +72,17 @@ def _failure(result) -> FailedExpectation:
     if raised:
         return FailedExpectation(
             config.type,
-            _target(config.kwargs),
+            _target(config.type, config.kwargs),
             None,
             [],
             error=str(result.exception_info.get("exception_message")),
         )
     sample = details.get("partial_unexpected_list")
     if sample is None:
-        sample = [details.get("observed_value")]
+        sample = [f"observed {details.get('observed_value')}, expected {config.kwargs.get('column_list')}"]
     return FailedExpectation(
         config.type,
-        _target(config.kwargs),
+        _target(config.type, config.kwargs),
         details.get("unexpected_count"),
         [str(value)[:120] for value in sample[:SAMPLE_SIZE]],
     )

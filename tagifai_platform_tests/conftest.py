@@ -1,0 +1,76 @@
+"""Shared fixtures: the real Made With ML data, a throw-away home, and a loopback HTTP source.
+
+The environment is set before any project module is imported so that no test can reach the
+default (internet) source or write state outside its temporary home.
+"""
+
+import functools
+import http.server
+import os
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+
+import pytest
+
+DATASET_DIR = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "madewithml"
+
+os.environ["TAGIFAI_SOURCE"] = str(DATASET_DIR)
+os.environ["TAGIFAI_HOME"] = tempfile.mkdtemp(prefix="tagifai-test-home-")
+os.environ.pop("TAGIFAI_LANDING", None)
+from tagifai_platform.settings import load_settings, quiet_libraries  # noqa: E402
+
+quiet_libraries()
+
+
+@pytest.fixture(scope="session")
+def dataset_dir() -> Path:
+    assert (DATASET_DIR / "projects.csv").exists(), f"the shared data set is missing at {DATASET_DIR}"
+    return DATASET_DIR
+
+
+@pytest.fixture(scope="session")
+def labeled(dataset_dir):
+    """The real labeled projects, built by the platform's own reading and transform code."""
+    from tagifai_platform.data.sources import read_projects, read_tags
+    from tagifai_platform.data.transform import label_projects
+
+    projects = read_projects(str(dataset_dir / "projects.csv"))
+    return label_projects(projects, read_tags(str(dataset_dir / "tags.csv"), projects))
+
+
+@pytest.fixture
+def settings(tmp_path, dataset_dir):
+    """Settings for a fresh home under ``tmp_path``, reading the real data set."""
+    return load_settings({"TAGIFAI_HOME": str(tmp_path / "home"), "TAGIFAI_SOURCE": str(dataset_dir)})
+
+
+@pytest.fixture
+def serve_directory():
+    """Serve a directory over HTTP on 127.0.0.1; yields a function returning the base URL."""
+    servers = []
+
+    def serve(directory: Path) -> str:
+        handler = functools.partial(QuietHandler, directory=str(directory))
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}"
+
+    yield serve
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format, *args):  # noqa: A002 - the signature is the base class's
+        pass
+
+
+def copy_dataset(dataset_dir: Path, target: Path, names=("projects.csv", "tags.csv", "holdout.csv")) -> Path:
+    target.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        shutil.copy(dataset_dir / name, target / name)
+    return target

@@ -1,0 +1,35 @@
+"""`dagster job execute` as a user runs it, on a temporary home."""
+
+import socket
+
+import duckdb
+
+from tagifai_platform_tests.e2e.conftest import run
+
+
+def test_dagster_job_execute_runs_dataops(home_env, tmp_path):
+    result = run(
+        ["dagster", "job", "execute", "-m", "tagifai_platform.definitions", "-j", "dataops"],
+        home_env,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    warehouse = tmp_path / "home" / "warehouse.duckdb"
+    with duckdb.connect(str(warehouse), read_only=True) as connection:
+        assert connection.execute("select count(*) from tagifai.labeled_projects").fetchone() == (764,)
+    assert not any(path.name not in {"home"} for path in tmp_path.iterdir()), "nothing lands in the cwd"
+
+
+def test_an_unreachable_source_fails_the_extract_step_with_a_hint(home_env, tmp_path):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**home_env, "TAGIFAI_SOURCE": f"http://127.0.0.1:{port}/datasets"}
+    result = run(
+        ["dagster", "job", "execute", "-m", "tagifai_platform.definitions", "-j", "dataops"],
+        env,
+        cwd=tmp_path,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert f"http://127.0.0.1:{port}/datasets/projects.csv" in output and "Set TAGIFAI_SOURCE" in output
