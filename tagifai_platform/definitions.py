@@ -3,6 +3,7 @@
 import dagster as dg
 
 from tagifai_platform.dataops import definitions as dataops
+from tagifai_platform.mlops import definitions as mlops
 from tagifai_platform.resources import build_executor, build_resources
 from tagifai_platform.settings import Settings, load_settings, quiet_libraries
 
@@ -10,6 +11,7 @@ from tagifai_platform.settings import Settings, load_settings, quiet_libraries
 def build_definitions(settings: Settings) -> dg.Definitions:
     return dg.Definitions.merge(
         dataops.defs,
+        mlops.defs,
         dg.Definitions(resources=build_resources(settings), executor=build_executor(settings)),
     )
 

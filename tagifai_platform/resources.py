@@ -1,22 +1,45 @@
 """Resources and executor chosen from the settings: the only place that turns settings into I/O."""
 
-from __future__ import annotations
-
 import dagster as dg
 from dagster_duckdb_pandas import DuckDBPandasIOManager
 
 from tagifai_platform.dataops.resources import ExpectationsValidator, ProjectSource
+from tagifai_platform.io_managers import DocumentIOManager
+from tagifai_platform.mlops.resources import (
+    FeatureStore,
+    ModelRegistryResource,
+    PromotionPolicy,
+    ReportStore,
+    TuningStudies,
+    mlflow_run,
+)
+from tagifai_platform.registry import EXPERIMENT_NAME
 from tagifai_platform.settings import Settings
 
 EXECUTORS = {"in_process": dg.in_process_executor, "multiprocess": dg.multiprocess_executor}
 
 
 def build_resources(settings: Settings) -> dict:
-    settings.home.mkdir(parents=True, exist_ok=True)
+    registry = ModelRegistryResource(
+        tracking_uri=settings.mlflow_tracking_uri, artifact_root=str(settings.mlflow_artifacts)
+    )
     return {
         "io_manager": DuckDBPandasIOManager(database=str(settings.warehouse_path), schema="tagifai"),
+        "documents": DocumentIOManager(base_dir=str(settings.records_dir)),
         "source": ProjectSource(location=settings.source, landing=str(settings.landing)),
         "validator": ExpectationsValidator(),
+        "features": FeatureStore(repo_dir=str(settings.feast_dir)),
+        "studies": TuningStudies(storage=settings.optuna_storage, trials=settings.tuning_trials),
+        "model_registry": registry,
+        "policy": PromotionPolicy(
+            margin=settings.promotion_margin,
+            slice_tolerance=settings.slice_tolerance,
+            quality_floor=settings.quality_floor,
+        ),
+        "reports": ReportStore(base_dir=str(settings.reports_dir)),
+        "mlflow": mlflow_run.configured(
+            {"experiment_name": EXPERIMENT_NAME, "mlflow_tracking_uri": settings.mlflow_tracking_uri}
+        ),
     }
 
 

@@ -31,6 +31,10 @@ class Settings:
     source: str
     landing: Path
     executor: str
+    tuning_trials: int = 12
+    promotion_margin: float = 0.0
+    slice_tolerance: float = 0.05
+    quality_floor: float = 0.85
 
     @property
     def warehouse_path(self) -> Path:
@@ -60,6 +64,10 @@ class Settings:
     def reports_dir(self) -> Path:
         return self.home / "reports"
 
+    @property
+    def records_dir(self) -> Path:
+        return self.home / "records"
+
 
 def _path(value: str) -> Path:
     return Path(value).expanduser().resolve()
@@ -73,6 +81,10 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         source=env.get("TAGIFAI_SOURCE") or DEFAULT_SOURCE,
         landing=_path(env["TAGIFAI_LANDING"]) if env.get("TAGIFAI_LANDING") else home / "landing",
         executor=env.get("TAGIFAI_EXECUTOR", "in_process"),
+        tuning_trials=int(env.get("TAGIFAI_TUNING_TRIALS", "12")),
+        promotion_margin=float(env.get("TAGIFAI_PROMOTION_MARGIN", "0.0")),
+        slice_tolerance=float(env.get("TAGIFAI_SLICE_TOLERANCE", "0.05")),
+        quality_floor=float(env.get("TAGIFAI_QUALITY_FLOOR", "0.85")),
     )
 
 

@@ -4,6 +4,7 @@ The environment is set before any project module is imported so that no test can
 default (internet) source or write state outside its temporary home.
 """
 
+import atexit
 import functools
 import http.server
 import os
@@ -18,6 +19,7 @@ DATASET_DIR = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "mad
 
 os.environ["TAGIFAI_SOURCE"] = str(DATASET_DIR)
 os.environ["TAGIFAI_HOME"] = tempfile.mkdtemp(prefix="tagifai-test-home-")
+atexit.register(shutil.rmtree, os.environ["TAGIFAI_HOME"], ignore_errors=True)
 os.environ.pop("TAGIFAI_LANDING", None)
 from tagifai_platform.settings import load_settings, quiet_libraries  # noqa: E402
 

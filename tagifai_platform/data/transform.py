@@ -44,3 +44,25 @@ def label_projects(projects: pd.DataFrame, tags: pd.DataFrame) -> pd.DataFrame:
 
 def tag_distribution(frame: pd.DataFrame, column: str = "tag") -> dict[str, int]:
     return {str(tag): int(count) for tag, count in frame[column].value_counts().sort_index().items()}
+
+
+def union_batches(labeled: pd.DataFrame, batch_order: list[str]) -> pd.DataFrame:
+    """One row per project across batches: a later batch's row replaces an earlier one's.
+
+    Batches arrive in ``batch_order``; relabeling a project is done by sending it again.
+    """
+    rank = {batch: position for position, batch in enumerate(batch_order)}
+    ordered = labeled.assign(_rank=labeled["batch"].map(rank).fillna(len(rank))).sort_values(["_rank", "id"])
+    unique = ordered.drop_duplicates(subset=["id"], keep="last").drop_duplicates(subset=["text"], keep="last")
+    return unique.drop(columns=["_rank"]).sort_values("id").reset_index(drop=True)
+
+
+def label_holdout(holdout: pd.DataFrame) -> pd.DataFrame:
+    """The holdout in the labeled layout (typed, tags folded, ``text`` built), without dropping rows."""
+    holdout = holdout.assign(
+        id=holdout["id"].astype("int64"),
+        created_on=pd.to_datetime(holdout["created_on"]),
+        tag=holdout["tag"].map(fold_tag),
+        text=build_text(holdout["title"], holdout["description"]),
+    )
+    return holdout[LABELED_COLUMNS].reset_index(drop=True)

@@ -1,4 +1,4 @@
-"""Every batch of data (the configured source and each landing batch) is a partition of the raw and labeled assets."""
+"""Every batch of data (the source and each landing batch) partitions the raw and labeled assets."""
 
 import dagster as dg
 

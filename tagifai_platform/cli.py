@@ -1,0 +1,108 @@
+"""The ``tagifai`` command line: ask the model in service, score it on a file, see where things are."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from tagifai_platform.registry import CHAMPION, ModelRegistry, ModelVersion
+from tagifai_platform.settings import Settings, load_settings, quiet_libraries
+
+NO_CHAMPION = "No champion model yet: run `make run` (or the end_to_end job) to train and promote one."
+
+
+class CliError(Exception):
+    """A problem the user can fix; printed without a traceback."""
+
+
+def _registry(settings: Settings) -> ModelRegistry:
+    return ModelRegistry(settings.mlflow_tracking_uri, settings.mlflow_artifacts)
+
+
+def _champion(settings: Settings) -> tuple[ModelVersion, object]:
+    if not Path(settings.mlflow_tracking_uri.removeprefix("sqlite:///")).exists():
+        raise CliError(NO_CHAMPION)
+    registry = _registry(settings)
+    champion = registry.by_alias(CHAMPION)
+    if champion is None:
+        raise CliError(NO_CHAMPION)
+    return champion, registry.load(champion)
+
+
+def predict(args, settings: Settings) -> dict:
+    from tagifai_platform.ml.model import predict as predict_texts
+
+    champion, model = _champion(settings)
+    return {"model_version": champion.version, "predictions": predict_texts(model, args.texts)}
+
+
+def evaluate(args, settings: Settings) -> dict:
+    from tagifai_platform.data.sources import SourceError, read_holdout
+    from tagifai_platform.data.transform import label_holdout
+    from tagifai_platform.ml.evaluation import evaluate as evaluate_model
+
+    try:
+        frame = label_holdout(read_holdout(str(args.file)))
+    except (SourceError, ValueError) as error:
+        raise CliError(f"Cannot evaluate on {args.file}: {error}") from error
+    champion, model = _champion(settings)
+    result = evaluate_model(model, frame)
+    return {
+        "model_version": champion.version,
+        "rows": len(frame),
+        "overall": result["overall"],
+        "per_class": result["per_class"],
+    }
+
+
+def status(args, settings: Settings) -> dict:
+    registry = _registry(settings)
+    champion = (
+        registry.by_alias(CHAMPION)
+        if Path(settings.mlflow_tracking_uri.removeprefix("sqlite:///")).exists()
+        else None
+    )
+    return {
+        "home": str(settings.home),
+        "champion": None
+        if champion is None
+        else {
+            "version": champion.version,
+            "holdout": champion.holdout_metrics,
+            "promotion": champion.promotion,
+        },
+        "dagster_ui": "make dev, then open http://127.0.0.1:3000",
+        "mlflow_ui": f"{Path(sys.executable).parent / 'mlflow'} ui "
+        f"--backend-store-uri {settings.mlflow_tracking_uri}",
+    }
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="tagifai", description=__doc__)
+    commands = root.add_subparsers(dest="command", required=True)
+    predict_parser = commands.add_parser("predict", help="tag texts with the champion model")
+    predict_parser.add_argument("texts", nargs="+", help="project title and description")
+    predict_parser.set_defaults(run=predict)
+    evaluate_parser = commands.add_parser("evaluate", help="score the champion on a labeled CSV")
+    evaluate_parser.add_argument("file", type=Path, help="CSV with id,created_on,title,description,tag")
+    evaluate_parser.set_defaults(run=evaluate)
+    status_parser = commands.add_parser("status", help="the champion and where to look")
+    status_parser.set_defaults(run=status)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    quiet_libraries()
+    try:
+        print(json.dumps(args.run(args, load_settings()), indent=2, default=str))
+    except CliError as error:
+        print(f"tagifai: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,131 @@
+"""The Feast feature repository for tagifai, defined in code.
+
+There is no ``feature_store.yaml`` and no ``feature_repo/`` folder: :func:`repo_config` builds the
+:class:`feast.RepoConfig` and :func:`definitions` builds the objects that ``feast apply`` would
+otherwise discover in Python files. Everything lives under one directory chosen by the caller
+(the platform passes ``TAGIFAI_HOME/feast``)::
+
+    <repo_dir>/registry.db              file registry
+    <repo_dir>/online_store.db          sqlite online store
+    <repo_dir>/data/projects.parquet    offline store (file source)
+
+Feast is imported inside the functions because importing it takes several seconds.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+# Feast must never phone home; set before feast can be imported by anything below.
+os.environ.setdefault("FEAST_USAGE", "False")
+
+if TYPE_CHECKING:  # pragma: no cover
+    from feast import RepoConfig
+
+PROJECT = "tagifai"
+ENTITY = "project"
+JOIN_KEY = "id"
+SOURCE = "projects_source"
+FEATURE_VIEW = "project_features"
+TIMESTAMP_FIELD = "event_timestamp"
+CREATED_FIELD = "created"
+
+# Features served by ``project_features``: name -> feast type name. Counts are derived with pandas
+# in :func:`tagifai_platform.features.store.offline_frame`.
+TEXT_FEATURES = ("text", "tag")
+COUNT_FEATURES = ("title_word_count", "description_word_count", "text_char_count")
+FEATURES = TEXT_FEATURES + COUNT_FEATURES
+
+# Projects were posted from 2020 onwards; a 50-year ttl keeps every row retrievable for any
+# realistic entity timestamp while still bounding the point-in-time scan (ttl=0 would mean "forever").
+TTL = timedelta(days=365 * 50)
+
+REGISTRY_FILE = "registry.db"
+ONLINE_STORE_FILE = "online_store.db"
+OFFLINE_FILE = Path("data") / "projects.parquet"
+
+
+def registry_path(repo_dir: Path) -> Path:
+    return Path(repo_dir).resolve() / REGISTRY_FILE
+
+
+def online_store_path(repo_dir: Path) -> Path:
+    return Path(repo_dir).resolve() / ONLINE_STORE_FILE
+
+
+def offline_path(repo_dir: Path) -> Path:
+    return Path(repo_dir).resolve() / OFFLINE_FILE
+
+
+def feature_refs() -> list[str]:
+    """Feature references (``view:feature``) for retrieval calls."""
+    return [f"{FEATURE_VIEW}:{name}" for name in FEATURES]
+
+
+def repo_config(repo_dir: Path) -> RepoConfig:
+    """A local-provider config whose files all live under ``repo_dir`` (absolute paths)."""
+    from feast import RepoConfig
+    from feast.infra.offline_stores.dask import DaskOfflineStoreConfig
+    from feast.infra.online_stores.sqlite import SqliteOnlineStoreConfig
+    from feast.repo_config import RegistryConfig
+
+    repo_dir = Path(repo_dir).resolve()
+    return RepoConfig(
+        project=PROJECT,
+        provider="local",
+        repo_path=repo_dir,
+        registry=RegistryConfig(registry_type="file", path=str(registry_path(repo_dir))),
+        offline_store=DaskOfflineStoreConfig(type="file"),
+        online_store=SqliteOnlineStoreConfig(type="sqlite", path=str(online_store_path(repo_dir))),
+        entity_key_serialization_version=3,
+    )
+
+
+def definitions(repo_dir: Path) -> list[Any]:
+    """The objects to ``store.apply``: project, entity, parquet source and the feature view."""
+    from feast import Entity, FeatureView, Field, FileSource, Project, ValueType
+    from feast.types import Int64, String
+
+    project = Project(name=PROJECT, description="tagifai: tag ML projects from their title and description")
+    entity = Entity(
+        name=ENTITY,
+        join_keys=[JOIN_KEY],
+        value_type=ValueType.INT64,
+        description="A project posted on Made With ML",
+    )
+    source = FileSource(
+        name=SOURCE,
+        path=str(offline_path(repo_dir)),
+        timestamp_field=TIMESTAMP_FIELD,
+        created_timestamp_column=CREATED_FIELD,
+        description="Labeled projects with pandas-derived features",
+    )
+    view = FeatureView(
+        name=FEATURE_VIEW,
+        entities=[entity],
+        ttl=TTL,
+        schema=[
+            Field(name="text", dtype=String, description="title + ' ' + description"),
+            Field(
+                name="tag",
+                dtype=String,
+                description="label: computer-vision / natural-language-processing / mlops / other",
+            ),
+            Field(
+                name="title_word_count", dtype=Int64, description="whitespace-separated words in the title"
+            ),
+            Field(
+                name="description_word_count",
+                dtype=Int64,
+                description="whitespace-separated words in the description",
+            ),
+            Field(name="text_char_count", dtype=Int64, description="characters in text"),
+        ],
+        online=True,
+        source=source,
+        tags={"product": "tagifai"},
+    )
+    return [project, entity, source, view]

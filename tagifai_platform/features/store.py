@@ -1,0 +1,186 @@
+"""Plain-Python operations on the tagifai feature store (no orchestration imports here).
+
+* :func:`feature_store` opens (or creates) the store under a directory.
+* :func:`publish_features` writes the offline parquet from the labeled frame, applies the
+  definitions and materializes the online store up to now.
+* :func:`training_frame` does a point-in-time correct historical retrieval for an entity frame.
+* :func:`online_features` reads the latest values for a few ids from the online store.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+os.environ.setdefault("FEAST_USAGE", "False")  # feast must never phone home
+
+import pandas as pd  # noqa: E402
+
+from tagifai_platform.features import repo  # noqa: E402
+
+if TYPE_CHECKING:  # pragma: no cover
+    from feast import FeatureStore
+
+REQUIRED_COLUMNS = ("id", "created_on", "title", "description", "tag", "text")
+
+
+def feature_store(repo_dir: Path) -> FeatureStore:
+    """Open the feature store whose files live under ``repo_dir`` (created if missing).
+
+    Nothing is read from or written to the current directory: the config is built in code with
+    absolute paths and ``repo_path`` points at ``repo_dir``.
+    """
+    from feast import FeatureStore
+
+    repo_dir = Path(repo_dir).resolve()
+    repo_dir.mkdir(parents=True, exist_ok=True)
+    return FeatureStore(repo_path=str(repo_dir), config=repo.repo_config(repo_dir))
+
+
+def _repo_dir(store: FeatureStore) -> Path:
+    return Path(store.repo_path).resolve()
+
+
+def _utc(values: pd.Series) -> pd.Series:
+    """Datetimes as tz-aware UTC; naive values are taken to be UTC already."""
+    values = pd.to_datetime(values)
+    if values.dt.tz is None:
+        return values.dt.tz_localize("UTC")
+    return values.dt.tz_convert("UTC")
+
+
+def _word_count(values: pd.Series) -> pd.Series:
+    return values.fillna("").astype(str).str.split().str.len().astype("int64")
+
+
+def offline_frame(labeled: pd.DataFrame, created: datetime | None = None) -> pd.DataFrame:
+    """The rows of the offline store: id, timestamps, text, tag and pandas-derived counts."""
+    missing = [c for c in REQUIRED_COLUMNS if c not in labeled.columns]
+    if missing:
+        raise ValueError(f"labeled frame lacks columns {missing}")
+    labeled = labeled.reset_index(drop=True)
+    created_at = pd.Timestamp(created or datetime.now(UTC))
+    created_at = created_at.tz_convert("UTC") if created_at.tzinfo else created_at.tz_localize("UTC")
+    text = labeled["text"].fillna("").astype(str)
+    return pd.DataFrame(
+        {
+            "id": labeled["id"].astype("int64"),
+            repo.TIMESTAMP_FIELD: _utc(labeled["created_on"]),
+            repo.CREATED_FIELD: created_at,
+            "text": text,
+            "tag": labeled["tag"].astype(str),
+            "title_word_count": _word_count(labeled["title"]),
+            "description_word_count": _word_count(labeled["description"]),
+            "text_char_count": text.str.len().astype("int64"),
+        }
+    )
+
+
+def publish_features(store: FeatureStore, labeled: pd.DataFrame) -> dict[str, Any]:
+    """Write the offline parquet, apply the definitions and materialize the online store up to now.
+
+    Idempotent: the parquet is replaced, ``apply`` of unchanged definitions is a no-op and the
+    full window is re-materialized (the sqlite online store upserts per id), so re-publishing the
+    same frame leaves the same rows. Returns figures about what was published.
+    """
+    started = time.perf_counter()
+    repo_dir = _repo_dir(store)
+    frame = offline_frame(labeled)
+    path = repo.offline_path(repo_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".tmp")
+    frame.to_parquet(partial, index=False)
+    os.replace(partial, path)
+
+    store.apply(repo.definitions(repo_dir))
+
+    end = datetime.now(UTC)
+    if len(frame):
+        start = frame[repo.TIMESTAMP_FIELD].min().to_pydatetime() - timedelta(seconds=1)
+        store.materialize(start_date=start, end_date=end, feature_views=[repo.FEATURE_VIEW])
+    return {
+        "rows": int(len(frame)),
+        "entities": int(frame["id"].nunique()),
+        "path": str(path),
+        "registry": str(repo.registry_path(repo_dir)),
+        "online_store": str(repo.online_store_path(repo_dir)),
+        "feature_view": repo.FEATURE_VIEW,
+        "features": list(repo.FEATURES),
+        "event_timestamp_min": frame[repo.TIMESTAMP_FIELD].min().isoformat() if len(frame) else None,
+        "event_timestamp_max": frame[repo.TIMESTAMP_FIELD].max().isoformat() if len(frame) else None,
+        "materialized_until": end.isoformat(),
+        "seconds": round(time.perf_counter() - started, 3),
+    }
+
+
+def entity_frame(ids: Iterable[int], timestamps: Any) -> pd.DataFrame:
+    """Build an entity frame (``id``, ``event_timestamp``) for :func:`training_frame`.
+
+    ``timestamps`` may be one timestamp for all ids or a sequence aligned with ``ids``.
+    """
+    ids = [int(i) for i in ids]
+    if isinstance(timestamps, (str, datetime, pd.Timestamp)):
+        timestamps = [timestamps] * len(ids)
+    return pd.DataFrame({"id": ids, repo.TIMESTAMP_FIELD: _utc(pd.Series(list(timestamps)))})
+
+
+def training_frame(store: FeatureStore, entity_df: pd.DataFrame) -> pd.DataFrame:
+    """Point-in-time correct features for each (id, timestamp) row of ``entity_df``.
+
+    ``entity_df`` needs an ``id`` column and an ``event_timestamp`` column (``created_on`` is
+    accepted instead); naive timestamps are taken as UTC. Each row gets the latest feature values
+    whose event timestamp is at or before its own timestamp (within the view's ttl), or nulls if
+    there are none. The result has columns ``id`` + ``FEATURES``, exactly one row per entity row,
+    in the order of ``entity_df`` (index reset); count columns use the nullable ``Int64`` dtype.
+
+    Feast's file (dask) offline store drops entity rows whose only feature rows lie after the
+    entity timestamp and collapses rows sharing (id, timestamp) (feast-dev/feast#6787), so only
+    the distinct (id, timestamp) pairs are sent and the answer is joined back onto every row.
+    """
+    if "id" not in entity_df.columns:
+        raise ValueError("entity_df needs an 'id' column")
+    if repo.TIMESTAMP_FIELD in entity_df.columns:
+        timestamps = entity_df[repo.TIMESTAMP_FIELD]
+    elif "created_on" in entity_df.columns:
+        timestamps = entity_df["created_on"]
+    else:
+        raise ValueError("entity_df needs an 'event_timestamp' (or 'created_on') column")
+    keys = ["id", repo.TIMESTAMP_FIELD]
+    entities = pd.DataFrame(
+        {
+            "id": entity_df["id"].astype("int64").reset_index(drop=True),
+            repo.TIMESTAMP_FIELD: _utc(timestamps.reset_index(drop=True)).astype("datetime64[ns, UTC]"),
+        }
+    )
+    if entities.empty:
+        return _typed(pd.DataFrame(columns=["id", *repo.FEATURES]))
+    job = store.get_historical_features(
+        entity_df=entities.drop_duplicates(keys), features=repo.feature_refs()
+    )
+    found = job.to_df()[[*keys, *repo.FEATURES]]
+    found[repo.TIMESTAMP_FIELD] = _utc(found[repo.TIMESTAMP_FIELD]).astype("datetime64[ns, UTC]")
+    result = entities.merge(found.drop_duplicates(keys), on=keys, how="left", validate="many_to_one")
+    return _typed(result[["id", *repo.FEATURES]])
+
+
+def online_features(store: FeatureStore, ids: Iterable[int]) -> pd.DataFrame:
+    """Latest materialized features for ``ids`` (in that order); unknown ids get nulls."""
+    rows = [{"id": int(i)} for i in ids]
+    if not rows:
+        return _typed(pd.DataFrame(columns=["id", *repo.FEATURES]))
+    response = store.get_online_features(features=repo.feature_refs(), entity_rows=rows)
+    return _typed(response.to_df()[["id", *repo.FEATURES]])
+
+
+def _typed(frame: pd.DataFrame) -> pd.DataFrame:
+    frame = frame.copy()
+    frame["id"] = frame["id"].astype("int64")
+    for name in repo.COUNT_FEATURES:
+        frame[name] = pd.to_numeric(frame[name]).astype("Int64")
+    for name in repo.TEXT_FEATURES:
+        frame[name] = frame[name].astype(object).where(frame[name].notna(), None)
+    return frame

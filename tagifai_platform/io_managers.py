@@ -1,0 +1,37 @@
+"""Storage for asset values that are documents, not tables: records as JSON, reports as Markdown.
+
+Tables go to the DuckDB warehouse; parameters, model references, evaluations and reports are
+documents, and plain files keep them readable by people and tools alike (never pickles).
+"""
+
+import json
+import os
+from pathlib import Path
+
+import dagster as dg
+
+
+class DocumentIOManager(dg.ConfigurableIOManager):
+    base_dir: str
+
+    def _path(self, key: dg.AssetKey, suffix: str) -> Path:
+        return Path(self.base_dir, *key.path).with_suffix(suffix)
+
+    def handle_output(self, context: dg.OutputContext, obj: dict | str) -> None:
+        is_text = isinstance(obj, str)
+        path = self._path(context.asset_key, ".md" if is_text else ".json")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(path.name + ".partial")
+        partial.write_text(obj if is_text else json.dumps(obj, indent=2, sort_keys=True, default=str))
+        os.replace(partial, path)
+        context.add_output_metadata({"path": dg.MetadataValue.path(str(path))})
+
+    def load_input(self, context: dg.InputContext) -> dict | str:
+        record, text = self._path(context.asset_key, ".json"), self._path(context.asset_key, ".md")
+        if record.exists():
+            return json.loads(record.read_text())
+        if text.exists():
+            return text.read_text()
+        raise FileNotFoundError(
+            f"{context.asset_key.to_user_string()} has not been materialized under {self.base_dir}."
+        )

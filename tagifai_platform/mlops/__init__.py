@@ -1,0 +1,1 @@
+"""MLOps: features, tuning, training, evaluation and the champion/challenger gate."""

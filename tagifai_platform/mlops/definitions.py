@@ -1,0 +1,21 @@
+"""Everything the MLOps domain contributes to the code location."""
+
+import dagster as dg
+
+from tagifai_platform.mlops.evaluation import challenger_beats_champion, champion_model, evaluate_challenger
+from tagifai_platform.mlops.features import project_features, training_dataset
+from tagifai_platform.mlops.jobs import end_to_end_job, mlops_job
+from tagifai_platform.mlops.training import best_hyperparameters, challenger_model
+
+defs = dg.Definitions(
+    assets=[
+        project_features,
+        training_dataset,
+        best_hyperparameters,
+        challenger_model,
+        evaluate_challenger,
+        champion_model,
+    ],
+    asset_checks=[challenger_beats_champion],
+    jobs=[mlops_job, end_to_end_job],
+)

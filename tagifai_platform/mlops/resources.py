@@ -1,0 +1,109 @@
+"""Resources of the MLOps domain: the feature store, the Optuna study, the MLflow registry and run."""
+
+from contextlib import contextmanager
+from pathlib import Path
+
+import dagster as dg
+from pydantic import PrivateAttr
+
+from tagifai_platform.registry import ModelRegistry
+
+
+class FeatureStore(dg.ConfigurableResource):
+    """The Feast repository under the home; opened once per step (Feast is slow to import)."""
+
+    repo_dir: str
+    _store = PrivateAttr(default=None)
+
+    @property
+    def store(self):
+        from tagifai_platform.features import feature_store
+
+        if self._store is None:
+            self._store = feature_store(Path(self.repo_dir))
+        return self._store
+
+
+class TuningStudies(dg.ConfigurableResource):
+    """Optuna studies persisted in SQLite, so a later run resumes the same study."""
+
+    storage: str
+    trials: int = 12
+    seed: int = 42
+
+    def study(self, name: str):
+        import optuna
+
+        Path(self.storage.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        return optuna.create_study(
+            study_name=name,
+            storage=self.storage,
+            direction="maximize",
+            load_if_exists=True,
+            sampler=optuna.samplers.TPESampler(seed=self.seed),
+            pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1),
+        )
+
+
+class ModelRegistryResource(dg.ConfigurableResource):
+    """The MLflow tracking store and model registry, both in SQLite under the home."""
+
+    tracking_uri: str
+    artifact_root: str
+
+    @property
+    def registry(self) -> ModelRegistry:
+        return ModelRegistry(self.tracking_uri, Path(self.artifact_root))
+
+
+class PromotionPolicy(dg.ConfigurableResource):
+    """How much better a challenger must be to replace the champion."""
+
+    margin: float = 0.0
+    slice_tolerance: float = 0.05
+    quality_floor: float = 0.85
+
+
+class ReportStore(dg.ConfigurableResource):
+    """Pictures and reports meant for people, kept under the home."""
+
+    base_dir: str
+
+    def write(self, name: str, content: bytes | str) -> Path:
+        path = Path(self.base_dir, name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content if isinstance(content, bytes) else content.encode())
+        return path
+
+
+@dg.resource(
+    config_schema={"experiment_name": str, "mlflow_tracking_uri": str},
+    required_resource_keys={"model_registry"},
+)
+def mlflow_run(context: dg.InitResourceContext):
+    """dagster-mlflow's tracking resource, started once the experiment exists under the home.
+
+    dagster-mlflow would otherwise create the experiment with MLflow's default artifact
+    location, ``./mlruns`` in whatever directory the run was started from. It is imported here,
+    not at module level, because it imports all of MLflow (3 s) and every step process loads
+    the code location.
+    """
+    from dagster_mlflow import mlflow_tracking
+
+    context.resources.model_registry.registry.ensure_experiment(context.resource_config["experiment_name"])
+    return mlflow_tracking.resource_fn(context)
+
+
+@contextmanager
+def mlflow_step(mlflow):
+    """Close the Dagster run's MLflow run when a step is done with it; the next step resumes it.
+
+    dagster-mlflow's own hook only closes the run after the job's last node, which never runs
+    when the gate refuses a challenger, and attaching it loads MLflow into every step.
+    """
+    try:
+        yield mlflow
+    except BaseException:
+        mlflow.end_run(status="FAILED")
+        raise
+    mlflow.end_run()

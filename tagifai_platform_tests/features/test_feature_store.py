@@ -1,0 +1,129 @@
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tagifai_platform.features import (
+    FEATURES,
+    entity_frame,
+    offline_frame,
+    online_features,
+    publish_features,
+    training_frame,
+)
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_importing_features_does_not_import_feast():
+    code = "import sys, tagifai_platform.features; print('feast' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_offline_frame_derives_counts_and_utc_timestamps():
+    labeled = pd.DataFrame(
+        {
+            "id": [1, 2],
+            "created_on": pd.to_datetime(["2020-03-01 10:00:00", "2020-03-02 11:30:00"]),
+            "title": ["Three word title", "One"],
+            "description": ["a b c d", None],
+            "tag": ["mlops", "other"],
+            "text": ["Three word title a b c d", "One "],
+        }
+    )
+    frame = offline_frame(labeled)
+    assert frame["title_word_count"].tolist() == [3, 1]
+    assert frame["description_word_count"].tolist() == [4, 0]
+    assert frame["text_char_count"].tolist() == [24, 4]
+    assert str(frame["event_timestamp"].dt.tz) == "UTC"
+    assert frame["event_timestamp"].iloc[0] == pd.Timestamp("2020-03-01 10:00:00", tz="UTC")
+    assert frame["created"].notna().all()
+    with pytest.raises(ValueError, match="lacks columns"):
+        offline_frame(labeled.drop(columns=["text"]))
+
+
+def test_publish_writes_only_under_repo_dir(published, labeled):
+    figures, repo_dir = published["figures"], published["repo_dir"]
+    assert figures["rows"] == len(labeled) == 764
+    assert figures["features"] == list(FEATURES)
+    for key in ("path", "registry", "online_store"):
+        path = Path(figures[key])
+        assert path.is_file(), key
+        assert path.is_relative_to(repo_dir.resolve()), key
+    # nothing beside the repo dir in the home, nothing at all in the working directory
+    assert [p.name for p in published["home"].iterdir()] == ["feast"]
+    assert list(published["cwd"].iterdir()) == []
+
+    parquet = pd.read_parquet(figures["path"])
+    assert len(parquet) == 764
+    assert {"id", "event_timestamp", "created", *FEATURES} <= set(parquet.columns)
+    by_id = parquet.set_index("id")
+    expected = labeled.set_index("id")
+    assert (by_id.loc[expected.index, "event_timestamp"].dt.tz_localize(None) == expected["created_on"]).all()
+
+
+def test_historical_retrieval_returns_every_row_in_entity_order(published, labeled):
+    shuffled = labeled.sample(frac=1.0, random_state=7).reset_index(drop=True)
+    entities = entity_frame(shuffled["id"], shuffled["created_on"] + pd.Timedelta(days=1))
+    frame = training_frame(published["store"], entities)
+    assert len(frame) == 764
+    assert list(frame.columns) == ["id", *FEATURES]
+    assert frame["id"].tolist() == shuffled["id"].tolist()
+    assert frame["tag"].tolist() == shuffled["tag"].tolist()
+    assert frame["text"].tolist() == shuffled["text"].tolist()
+    assert frame[["title_word_count", "description_word_count", "text_char_count"]].notna().all().all()
+    assert set(frame["tag"]) == {"computer-vision", "natural-language-processing", "mlops", "other"}
+
+
+def test_historical_retrieval_at_created_on_itself(published, labeled):
+    # an entity timestamp equal to the event timestamp sees the row; created_on is accepted as the column
+    frame = training_frame(published["store"], labeled[["id", "created_on"]].head(20))
+    assert frame["tag"].tolist() == labeled["tag"].head(20).tolist()
+
+
+def test_point_in_time_nothing_before_created_on(published, labeled):
+    rows = labeled.head(5)
+    before = rows["created_on"] - pd.Timedelta(seconds=1)
+    after = rows["created_on"] + pd.Timedelta(days=30)
+    entities = pd.DataFrame(
+        {
+            "id": list(rows["id"]) * 2 + [int(rows["id"].iloc[0])],
+            "event_timestamp": list(before) + list(after) + [before.iloc[0]],  # a repeated (id, ts) pair
+        }
+    )
+    frame = training_frame(published["store"], entities)
+    assert len(frame) == 11
+    assert frame["id"].tolist() == entities["id"].tolist()
+    early = frame.iloc[list(range(5)) + [10]]
+    assert early[list(FEATURES)].isna().all().all()
+    late = frame.iloc[5:10]
+    assert late["tag"].tolist() == rows["tag"].tolist()
+    assert late["text"].tolist() == rows["text"].tolist()
+
+
+def test_online_features_return_text(published, labeled):
+    some = labeled.iloc[[0, 100, 500]]
+    frame = online_features(published["store"], [*some["id"], 10**9])
+    assert frame["id"].tolist() == [*some["id"], 10**9]
+    assert frame["text"].iloc[:3].tolist() == some["text"].tolist()
+    assert frame["tag"].iloc[:3].tolist() == some["tag"].tolist()
+    assert frame.iloc[3][list(FEATURES)].isna().all()
+
+
+def test_republish_is_idempotent(published, labeled):
+    store, repo_dir = published["store"], published["repo_dir"]
+    figures = publish_features(store, labeled)
+    assert figures["rows"] == published["figures"]["rows"] == 764
+    assert len(pd.read_parquet(figures["path"])) == 764
+    with sqlite3.connect(figures["online_store"]) as conn:
+        (entities,) = conn.execute("select count(distinct entity_key) from tagifai_project_features").fetchone()
+    assert entities == 764
+    frame = training_frame(store, entity_frame(labeled["id"], pd.Timestamp.now(tz="UTC")))
+    assert len(frame) == 764 and frame["tag"].notna().all()
+    assert sorted(p.name for p in repo_dir.iterdir()) == ["data", "online_store.db", "registry.db"]
