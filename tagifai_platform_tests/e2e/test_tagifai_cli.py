@@ -1,0 +1,65 @@
+"""The `tagifai` command as a user runs it: before any model, then after the end-to-end job."""
+
+import json
+
+import pytest
+
+from tagifai_platform_tests.e2e.conftest import run
+
+CV_TEXT = "YOLO object detection: real-time bounding boxes for images and video with convolutional networks"
+
+
+def test_predict_and_evaluate_say_clearly_that_there_is_no_champion(home_env, tmp_path, dataset_dir):
+    for command in (["tagifai", "predict", CV_TEXT], ["tagifai", "evaluate", str(dataset_dir / "holdout.csv")]):
+        result = run(command, home_env, cwd=tmp_path)
+        assert result.returncode == 1 and "No champion model yet" in result.stderr
+        assert "Traceback" not in result.stderr
+
+
+@pytest.fixture(scope="module")
+def trained_home(tmp_path_factory, dataset_dir):
+    """A home on which `dagster job execute -j end_to_end` has run once, with a few trials."""
+    import os
+    import shutil
+
+    from tagifai_platform_tests.e2e.conftest import PROJECT_ROOT
+
+    root = tmp_path_factory.mktemp("e2e")
+    home = root / "home"
+    (home / "dagster").mkdir(parents=True)
+    shutil.copy(PROJECT_ROOT / "dagster.yaml", home / "dagster" / "dagster.yaml")
+    env = {**os.environ, "TAGIFAI_HOME": str(home), "DAGSTER_HOME": str(home / "dagster"),
+           "TAGIFAI_SOURCE": str(dataset_dir), "TAGIFAI_TUNING_TRIALS": "2"}
+    result = run(["dagster", "job", "execute", "-m", "tagifai_platform.definitions", "-j", "end_to_end"],
+                 env, cwd=root, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert sorted(path.name for path in root.iterdir()) == ["home"], "nothing lands in the working directory"
+    return env, root
+
+
+def test_predict_prints_the_champions_tag_and_probabilities(trained_home):
+    env, root = trained_home
+    result = run(["tagifai", "predict", CV_TEXT, "Fine-tuning BERT transformers for text classification"],
+                 env, cwd=root)
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert answer["model_version"] == 1
+    first, second = answer["predictions"]
+    assert first["tag"] == "computer-vision" and second["tag"] == "natural-language-processing"
+    assert sum(first["probabilities"].values()) == pytest.approx(1.0)
+
+
+def test_evaluate_scores_the_champion_on_a_labeled_csv(trained_home, dataset_dir):
+    env, root = trained_home
+    result = run(["tagifai", "evaluate", str(dataset_dir / "holdout.csv")], env, cwd=root)
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    assert answer["rows"] == 191 and answer["overall"]["f1"] >= 0.85
+    assert {"precision", "recall", "f1"} <= set(answer["overall"])
+    assert set(answer["per_class"]) == {"computer-vision", "natural-language-processing", "mlops", "other"}
+
+
+def test_evaluate_refuses_a_file_without_labels(trained_home, dataset_dir):
+    env, root = trained_home
+    result = run(["tagifai", "evaluate", str(dataset_dir / "projects.csv")], env, cwd=root)
+    assert result.returncode == 1 and "missing columns ['tag']" in result.stderr

@@ -1,0 +1,26 @@
+"""Registering models by hand, for tests that need a champion the pipeline did not make."""
+
+from tagifai_platform.ml.model import train_model
+from tagifai_platform.ml.splits import split_dataset
+from tagifai_platform.registry import EXPERIMENT_NAME, ModelRegistry
+
+# Twenty word features and a handful of character n-grams: a model that is clearly worse.
+WEAK_PARAMS = {"word_max_features": 20, "char_max_features": 20, "C": 0.01}
+
+
+def register_model(settings, labeled, params=None, *, champion: bool = False) -> int:
+    """Train on ``labeled`` with ``params``, log it to MLflow and register it; returns the version."""
+    import mlflow
+    import mlflow.sklearn
+
+    registry = ModelRegistry(settings.mlflow_tracking_uri, settings.mlflow_artifacts)
+    experiment_id = registry.ensure_experiment(EXPERIMENT_NAME)
+    splits = split_dataset(labeled, seed=7)
+    model = train_model(params, splits.train, splits.validation)
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    with mlflow.start_run(experiment_id=experiment_id, run_name="registered-by-test") as run:
+        info = mlflow.sklearn.log_model(model, name="model", serialization_format="cloudpickle")
+    version = registry.register(info.model_uri, run.info.run_id, tags={"params": params or {}})
+    if champion:
+        registry.move_champion(version.version, {"action": "promote", "by": "test"})
+    return version.version

@@ -1,0 +1,34 @@
+"""One model trained on the real data for the whole folder, its reference, and the real holdout."""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from tagifai_platform.data.sources import read_holdout
+from tagifai_platform.data.transform import label_holdout
+from tagifai_platform.ml.model import train_model
+from tagifai_platform.ml.splits import split_dataset
+from tagifai_platform.monitoring.drift import build_reference
+
+T0 = datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="session")
+def splits(labeled):
+    return split_dataset(labeled, seed=1234)
+
+
+@pytest.fixture(scope="session")
+def model(splits):
+    return train_model(None, splits.train, splits.validation)
+
+
+@pytest.fixture(scope="session")
+def reference(splits, model):
+    return build_reference(splits.train, splits.test, model, model_version="1")
+
+
+@pytest.fixture(scope="session")
+def holdout(dataset_dir):
+    """Real projects the model never saw, neither in training nor in the reference set."""
+    return label_holdout(read_holdout(str(dataset_dir / "holdout.csv")))

@@ -1,0 +1,67 @@
+"""The labeling queue (uncertainty sampling) and the way annotations come back as labeled rows."""
+
+import pandas as pd
+import pytest
+
+from tagifai_platform.data.schema import LABELED_COLUMNS
+from tagifai_platform.monitoring.labeling import QUEUE_COLUMNS, annotations_as_labeled, labeling_queue
+from tagifai_platform.monitoring.retraining import compose_retraining_dataset
+from tagifai_platform.monitoring.simulate import prediction_rows, shifted_texts
+from tagifai_platform_tests.monitoring.conftest import T0
+
+WINDOW = pd.DataFrame(
+    {
+        "request_id": ["r1", "r2", "r3", "r4", "r5", "r6"],
+        "logged_at": pd.date_range(T0, periods=6, freq="h"),
+        "text": ["sure", "unsure", "unsure", "middle", "tie old", "tie new"],
+        "tag": ["mlops", "other", "other", "computer-vision", "mlops", "mlops"],
+        "confidence": [0.95, 0.31, 0.31, 0.6, 0.5, 0.5],
+        "model_version": "1",
+    }
+)
+
+
+def test_queue_starts_with_the_least_confident_text_once_each():
+    queue = labeling_queue(WINDOW, 4)
+
+    assert list(queue.columns) == QUEUE_COLUMNS
+    assert queue["text"].tolist() == ["unsure", "tie new", "tie old", "middle"]
+    assert queue.loc[0, "request_id"] == "r3"  # a repeated text goes through its latest request
+    assert queue["predicted_tag"].tolist() == ["other", "mlops", "mlops", "computer-vision"]
+    assert queue["tag"].isna().all()
+
+
+def test_queue_skips_texts_already_labeled_and_stops_at_size():
+    assert labeling_queue(WINDOW, 2, exclude_texts=["unsure"])["text"].tolist() == ["tie new", "tie old"]
+    assert len(labeling_queue(WINDOW, 100)) == 5
+
+
+def test_new_topic_texts_lead_a_mixed_queue(model, holdout):
+    window = prediction_rows(model, [*holdout["text"].head(100), *shifted_texts(30, seed=0)], "1", T0)
+
+    queue = labeling_queue(window, 20)
+
+    assert queue["text"].isin(shifted_texts(30, seed=0)).mean() >= 0.5
+    assert queue["confidence"].is_monotonic_increasing
+
+
+def test_annotations_become_labeled_rows_for_the_retraining_set():
+    annotated = labeling_queue(WINDOW, 3).assign(tag=["mlops", None, "computer-vision"])
+
+    labeled = annotations_as_labeled(annotated)
+
+    assert list(labeled.columns) == LABELED_COLUMNS
+    assert labeled["id"].tolist() == ["r3", "r5"] and labeled["tag"].tolist() == ["mlops", "computer-vision"]
+    assert labeled["created_on"].dt.tz is None  # naive UTC, like the projects' dates
+    previous = pd.DataFrame(
+        [[1, pd.Timestamp("2020-01-01"), "old", "", "other", "old"]], columns=LABELED_COLUMNS
+    )
+    dataset, report = compose_retraining_dataset(
+        previous, labeled, holdout_ids=[], seed=0, recent_fraction=0.5
+    )
+    assert report["added"] == 2 and report["recent_eval"] == 1
+
+
+def test_a_tag_outside_the_classes_is_refused():
+    with pytest.raises(ValueError, match="robotics"):
+        annotations_as_labeled(labeling_queue(WINDOW, 1).assign(tag=["robotics"]))

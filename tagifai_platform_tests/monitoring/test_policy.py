@@ -1,0 +1,226 @@
+"""The policy's decision table, its cooldowns and the rollback target, on hand-made reports."""
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tagifai_platform.monitoring.drift import (
+    Alert,
+    LivePerformance,
+    MonitoringReport,
+    MonitoringThresholds,
+    monitor,
+)
+from tagifai_platform.monitoring.policy import (
+    Action,
+    ChampionContext,
+    PolicyDecision,
+    PolicySettings,
+    decide,
+)
+from tagifai_platform.monitoring.simulate import prediction_rows, shifted_texts
+from tagifai_platform_tests.monitoring.conftest import T0
+
+NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
+CHAMPION = ChampionContext(version="2", previous_version="1", previous_holdout_f1=0.88, previous_live_f1=0.9)
+METRIC_OF = {
+    "input": "oov_rate",
+    "prediction": "class_mix",
+    "confidence": "confidence",
+    "performance": "live_f1",
+}
+
+
+def report(*families, size=200, f1=None, labeled=0, versions=None):
+    """A report with one alert per family in ``families`` and live F1 ``f1`` on ``labeled`` rows."""
+    thresholds = MonitoringThresholds()
+    return MonitoringReport(
+        window_size=size,
+        enough_data=size >= thresholds.min_window_size,
+        model_versions=versions or {"2": size},
+        window_start=None,
+        window_end=None,
+        input=None,
+        prediction=None,
+        confidence=None,
+        performance=LivePerformance(
+            labeled_rows=labeled,
+            enough_labels=labeled >= thresholds.min_labeled_rows,
+            f1=f1,
+            accuracy=f1,
+        ),
+        alerts=tuple(Alert(METRIC_OF[family], family, 0.5, 0.1, f"{family} alert") for family in families),
+        thresholds=thresholds,
+    )
+
+
+def earlier(action, days_ago):
+    return PolicyDecision(Action(action), NOW - timedelta(days=days_ago), ("earlier",), "2")
+
+
+FIRST = ChampionContext(version="2")  # no predecessor to roll back to
+LOW = {"f1": 0.6, "labeled": 50}  # below the 0.75 floor
+WORSE = {"f1": 0.8, "labeled": 50}  # 0.10 below the predecessor's live F1, above the floor
+
+
+@pytest.mark.parametrize(
+    ("monitoring", "history", "champion", "expected"),
+    [
+        pytest.param(report(), [], CHAMPION, Action.CONTINUE, id="quiet"),
+        pytest.param(report(f1=0.9, labeled=50), [], CHAMPION, Action.CONTINUE, id="good-live-f1"),
+        pytest.param(
+            report("input", "confidence", "performance", size=10, **LOW),
+            [],
+            CHAMPION,
+            Action.CONTINUE,
+            id="small-window-every-alarm",
+        ),
+        pytest.param(report("input"), [], CHAMPION, Action.INSPECT, id="input-alert"),
+        pytest.param(report("prediction"), [], CHAMPION, Action.INSPECT, id="prediction-alert"),
+        pytest.param(report("confidence"), [], CHAMPION, Action.INSPECT, id="confidence-alert"),
+        pytest.param(report("input", "confidence"), [], CHAMPION, Action.IMPROVE, id="strong-drift"),
+        pytest.param(
+            report("input", "prediction", "confidence"), [], CHAMPION, Action.IMPROVE, id="all-drift-families"
+        ),
+        pytest.param(report("performance", **LOW), [], FIRST, Action.IMPROVE, id="below-floor"),
+        pytest.param(
+            report("input", "prediction"),
+            [earlier("improve", 2)],
+            CHAMPION,
+            Action.INSPECT,
+            id="strong-drift-improved-2-days-ago",
+        ),
+        pytest.param(
+            report("input", "prediction"),
+            [earlier("improve", 8)],
+            CHAMPION,
+            Action.IMPROVE,
+            id="strong-drift-improved-8-days-ago",
+        ),
+        pytest.param(
+            report("performance", **LOW),
+            [earlier("improve", 1)],
+            FIRST,
+            Action.INSPECT,
+            id="below-floor-improved-yesterday",
+        ),
+        pytest.param(
+            report("input", "prediction"),
+            [earlier("inspect", 1), earlier("rollback", 1)],
+            CHAMPION,
+            Action.IMPROVE,
+            id="strong-drift-other-actions-before",
+        ),
+        pytest.param(report(**WORSE), [], CHAMPION, Action.ROLLBACK, id="worse-than-predecessor"),
+        pytest.param(
+            report("input", "confidence", **WORSE), [], CHAMPION, Action.ROLLBACK, id="worse-and-drifting"
+        ),
+        pytest.param(report("performance", **LOW), [], CHAMPION, Action.ROLLBACK, id="below-floor-and-worse"),
+        pytest.param(report(f1=0.87, labeled=50), [], CHAMPION, Action.CONTINUE, id="within-margin"),
+        pytest.param(report(f1=0.8, labeled=5), [], CHAMPION, Action.CONTINUE, id="worse-too-few-labels"),
+        pytest.param(
+            report(**WORSE, versions={"1": 100, "2": 100}),
+            [],
+            CHAMPION,
+            Action.CONTINUE,
+            id="worse-in-a-mixed-window",
+        ),
+        pytest.param(
+            report(**WORSE),
+            [earlier("rollback", 3)],
+            CHAMPION,
+            Action.INSPECT,
+            id="worse-rolled-back-3-days-ago",
+        ),
+        pytest.param(
+            report(**WORSE),
+            [earlier("rollback", 20)],
+            CHAMPION,
+            Action.ROLLBACK,
+            id="worse-rolled-back-long-ago",
+        ),
+        pytest.param(
+            report("performance", **LOW),
+            [earlier("rollback", 3)],
+            CHAMPION,
+            Action.IMPROVE,
+            id="below-floor-rolled-back-3-days-ago",
+        ),
+    ],
+)
+def test_decision_table(monitoring, history, champion, expected):
+    decision = decide(monitoring, history, now=NOW, champion=champion)
+
+    assert decision.action == expected, decision.reasons
+    assert decision.at == NOW and decision.model_version == "2" and decision.reasons
+    assert (decision.target_version is not None) == (expected == Action.ROLLBACK)
+
+
+def test_rollback_targets_the_previous_champion_and_says_why():
+    decision = decide(report(**WORSE), [], now=NOW, champion=CHAMPION)
+
+    assert decision.action == Action.ROLLBACK and decision.target_version == "1"
+    assert "0.80" in decision.reasons[0] and "live F1 0.90" in decision.reasons[0]
+
+
+def test_without_a_predecessor_a_bad_champion_is_improved_not_rolled_back():
+    decision = decide(report("performance", **LOW), [], now=NOW, champion=FIRST)
+
+    assert decision.action == Action.IMPROVE and decision.target_version is None
+
+
+def test_the_predecessor_holdout_f1_stands_in_for_its_unknown_live_f1():
+    champion = ChampionContext(version="2", previous_version="1", previous_holdout_f1=0.88)
+
+    worse = decide(report(f1=0.82, labeled=50), [], now=NOW, champion=champion)
+    close = decide(report(f1=0.85, labeled=50), [], now=NOW, champion=champion)
+
+    assert worse.action == Action.ROLLBACK and "holdout F1 0.88" in worse.reasons[0]
+    assert close.action == Action.CONTINUE
+
+
+def test_cooldowns_come_from_the_settings():
+    strong = report("input", "confidence")
+    history = [earlier("improve", 2)]
+    short = PolicySettings(improve_cooldown=timedelta(days=1))
+
+    assert decide(strong, history, now=NOW, champion=CHAMPION).action == Action.INSPECT
+    assert decide(strong, history, now=NOW, champion=CHAMPION, settings=short).action == Action.IMPROVE
+    held_back = decide(strong, history, now=NOW, champion=CHAMPION)
+    assert any("cooldown" in reason for reason in held_back.reasons)
+
+
+def test_one_drift_episode_starts_one_retraining():
+    """Hourly runs through a week of strong drift: the first improves, the rest ask a human."""
+    history = []
+    for hour in range(24 * 7):
+        now = NOW + timedelta(hours=hour)
+        history.append(decide(report("input", "confidence"), history, now=now, champion=CHAMPION))
+
+    assert [decision.action for decision in history].count(Action.IMPROVE) == 1
+    assert history[0].action == Action.IMPROVE
+
+
+def test_strong_drift_needs_as_many_families_as_the_settings_say():
+    strict = PolicySettings(strong_drift_families=3)
+
+    decision = decide(report("input", "confidence"), [], now=NOW, champion=CHAMPION, settings=strict)
+
+    assert decision.action == Action.INSPECT
+
+
+def test_decisions_survive_a_json_round_trip():
+    decision = decide(report(**WORSE), [], now=NOW, champion=CHAMPION)
+
+    assert PolicyDecision.from_dict(json.loads(json.dumps(decision.to_dict()))) == decision
+
+
+def test_real_traffic_scenarios(reference, model, holdout):
+    """Held-out projects leave the champion alone; a stream on a new topic asks for a retrain."""
+    champion = ChampionContext(version="1")
+    quiet = monitor(reference, prediction_rows(model, holdout["text"], "1", T0), labels=holdout)
+    shifted = monitor(reference, prediction_rows(model, shifted_texts(60, seed=0), "1", T0))
+
+    assert decide(quiet, [], now=NOW, champion=champion).action == Action.CONTINUE
+    assert decide(shifted, [], now=NOW, champion=champion).action == Action.IMPROVE

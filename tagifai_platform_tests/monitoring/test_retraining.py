@@ -1,0 +1,140 @@
+"""Composing the retraining set: QA, holdout, recent slice, rebalancing, augmentation, leak-free splits."""
+
+import pandas as pd
+import pytest
+
+from tagifai_platform.data.schema import LABELED_COLUMNS
+from tagifai_platform.monitoring.retraining import (
+    AUGMENTED,
+    DATASET_COLUMNS,
+    ORIGINAL,
+    RECENT_EVAL,
+    UPSAMPLED,
+    assign_splits,
+    compose_retraining_dataset,
+)
+
+CV, NLP, MLOPS = "computer-vision", "natural-language-processing", "mlops"
+
+
+def frame(rows, start):
+    return pd.DataFrame(
+        {
+            "id": [row_id for row_id, _, _ in rows],
+            "created_on": pd.date_range(start, periods=len(rows), freq="D"),
+            "title": [text for _, text, _ in rows],
+            "description": "",
+            "tag": [tag for _, _, tag in rows],
+            "text": [text for _, text, _ in rows],
+        },
+        columns=LABELED_COLUMNS,
+    )
+
+
+PREVIOUS = frame(
+    [
+        (1, "cv one", CV),
+        (2, "cv two", CV),
+        (3, "cv three", CV),
+        (4, "cv four", CV),
+        (5, "nlp one", NLP),  # repeated by the new r3
+        (6, "same text", NLP),  # a duplicate of 7
+        (7, "same text", NLP),
+        (8, "two ways", CV),  # conflicts with 9
+        (9, "two ways", NLP),
+        (10, "in the holdout", CV),
+        (11, "relabel me", CV),  # relabeled by the new row with the same id
+    ],
+    "2020-01-01",
+)
+NEW = frame(
+    [
+        (11, "relabel me", MLOPS),
+        ("r1", "new mlops a", MLOPS),
+        ("r2", "new mlops b", MLOPS),
+        ("r3", "nlp one", NLP),
+        ("r4", "the latest", CV),
+    ],
+    "2021-01-01",
+)
+
+
+def compose(**options):
+    return compose_retraining_dataset(PREVIOUS, NEW, holdout_ids=[10], seed=0, **options)
+
+
+def test_qa_holdout_and_recent_slice_are_counted():
+    dataset, report = compose(rebalance=False)
+
+    assert report == {
+        "previous_rows": 11,
+        "new_rows": 5,
+        "replaced_by_id": 1,
+        "holdout_removed": 1,
+        "conflicts_removed": 2,
+        "conflicting_texts": 1,
+        "duplicates_removed": 2,
+        "kept": 5,
+        "added": 5,
+        "upsampled": 0,
+        "augmented": 0,
+        "recent_eval": 1,
+        "rows": 10,
+        "class_counts_before": {CV: 4, MLOPS: 3, NLP: 2},
+        "class_counts_after": {CV: 4, MLOPS: 3, NLP: 2},
+    }
+    assert list(dataset.columns) == DATASET_COLUMNS
+    by_text = dataset.set_index("text")
+    assert by_text.loc["relabel me", "tag"] == MLOPS  # new wins on the same id
+    assert by_text.loc["nlp one", "id"] == "r3"  # and on the same text
+    assert "two ways" not in by_text.index and "in the holdout" not in by_text.index
+    assert dataset.loc[dataset["split_hint"] == RECENT_EVAL, "text"].tolist() == ["the latest"]
+    assert set(dataset["id"]) == {"1", "2", "3", "4", "7", "11", "r1", "r2", "r3", "r4"}
+
+
+def test_rebalancing_copies_minority_rows_towards_the_majority():
+    dataset, report = compose(balance_ratio=1.0)
+
+    assert report["upsampled"] == 3
+    assert report["class_counts_after"] == {CV: 4, MLOPS: 4, NLP: 4}
+    copies = dataset[dataset["origin"] == UPSAMPLED]
+    originals = dataset[dataset["origin"] == ORIGINAL]
+    assert set(copies["tag"]) == {MLOPS, NLP} and set(copies["id"]) <= set(originals["id"])
+    assert copies["split_hint"].isna().all()  # the recent slice is never copied
+
+
+def test_augmentation_perturbs_training_rows_only_and_marks_them():
+    previous = frame([(i, f"word{i} alpha beta gamma delta epsilon", CV) for i in range(20)], "2020-01-01")
+    new = frame([("n1", "recent alpha beta gamma delta", CV)], "2021-01-01")
+
+    dataset, report = compose_retraining_dataset(
+        previous, new, holdout_ids=[], seed=1, rebalance=False, augment=True, recent_fraction=1.0
+    )
+
+    augmented = dataset[dataset["origin"] == AUGMENTED]
+    assert report["augmented"] == len(augmented) > 0
+    assert not set(augmented["text"]) & set(dataset.loc[dataset["origin"] == ORIGINAL, "text"])
+    assert "n1" not in set(augmented["id"])
+
+
+def test_the_same_seed_gives_the_same_dataset():
+    first, first_report = compose(balance_ratio=1.0, augment=True)
+    second, second_report = compose(balance_ratio=1.0, augment=True)
+
+    pd.testing.assert_frame_equal(first, second)
+    assert first_report == second_report
+
+
+def test_splits_keep_copies_with_their_original_in_training(labeled):
+    previous, new = labeled.iloc[:600], labeled.iloc[600:]
+    dataset, report = compose_retraining_dataset(previous, new, holdout_ids=[], seed=3, augment=True)
+
+    split = assign_splits(dataset, seed=3)
+
+    assert report["upsampled"] > 0 and report["recent_eval"] == 33
+    assert (split.loc[split["split_hint"] == RECENT_EVAL, "split"] == RECENT_EVAL).all()
+    assert (split.loc[split["origin"] != ORIGINAL, "split"] == "train").all()
+    evaluation_ids = set(split.loc[split["split"].isin(["validation", "test"]), "id"])
+    assert not evaluation_ids & set(split.loc[split["origin"] != ORIGINAL, "id"])
+    assert (split["origin"] == ORIGINAL).sum() == (dataset["origin"] == ORIGINAL).sum()
+    assert split.groupby("split").size().to_dict()["test"] == pytest.approx(0.15 * (764 - 33), abs=1)
