@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from tagifai_platform.continual import definitions as continual
 from tagifai_platform.dataops import definitions as dataops
 from tagifai_platform.mlops import definitions as mlops
 from tagifai_platform.resources import build_executor, build_resources
@@ -12,6 +13,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     return dg.Definitions.merge(
         dataops.defs,
         mlops.defs,
+        continual.defs,
         dg.Definitions(resources=build_resources(settings), executor=build_executor(settings)),
     )
 

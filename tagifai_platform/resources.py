@@ -3,6 +3,13 @@
 import dagster as dg
 from dagster_duckdb_pandas import DuckDBPandasIOManager
 
+from tagifai_platform.continual.resources import (
+    DecisionLog,
+    LabelingDesk,
+    MonitoringPolicy,
+    PredictionLogReader,
+    Warehouse,
+)
 from tagifai_platform.dataops.resources import ExpectationsValidator, ProjectSource
 from tagifai_platform.io_managers import DocumentIOManager
 from tagifai_platform.mlops.resources import (
@@ -14,8 +21,10 @@ from tagifai_platform.mlops.resources import (
     mlflow_run,
 )
 from tagifai_platform.registry import EXPERIMENT_NAME
+from tagifai_platform.serving.prediction_log import log_path
 from tagifai_platform.settings import Settings
 
+WAREHOUSE_SCHEMA = "tagifai"
 EXECUTORS = {"in_process": dg.in_process_executor, "multiprocess": dg.multiprocess_executor}
 
 
@@ -24,7 +33,7 @@ def build_resources(settings: Settings) -> dict:
         tracking_uri=settings.mlflow_tracking_uri, artifact_root=str(settings.mlflow_artifacts)
     )
     return {
-        "io_manager": DuckDBPandasIOManager(database=str(settings.warehouse_path), schema="tagifai"),
+        "io_manager": DuckDBPandasIOManager(database=str(settings.warehouse_path), schema=WAREHOUSE_SCHEMA),
         "documents": DocumentIOManager(base_dir=str(settings.records_dir)),
         "source": ProjectSource(location=settings.source, landing=str(settings.landing)),
         "validator": ExpectationsValidator(),
@@ -37,6 +46,17 @@ def build_resources(settings: Settings) -> dict:
             quality_floor=settings.quality_floor,
         ),
         "reports": ReportStore(base_dir=str(settings.reports_dir)),
+        "warehouse": Warehouse(
+            database=str(settings.warehouse_path),
+            schema_name=WAREHOUSE_SCHEMA,
+            documents=str(settings.records_dir),
+        ),
+        "predictions": PredictionLogReader(path=str(log_path(settings))),
+        "monitoring": MonitoringPolicy(
+            window_hours=settings.monitoring_window_hours, min_window_size=settings.monitoring_min_window
+        ),
+        "decision_log": DecisionLog(path=str(settings.home / "policy" / "decisions.jsonl")),
+        "labeling": LabelingDesk(base_dir=str(settings.home / "labeling")),
         "mlflow": mlflow_run.configured(
             {"experiment_name": EXPERIMENT_NAME, "mlflow_tracking_uri": settings.mlflow_tracking_uri}
         ),

@@ -35,6 +35,8 @@ class Settings:
     promotion_margin: float = 0.0
     slice_tolerance: float = 0.05
     quality_floor: float = 0.85
+    monitoring_window_hours: float = 24.0
+    monitoring_min_window: int = 50
 
     @property
     def warehouse_path(self) -> Path:
@@ -85,6 +87,8 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         promotion_margin=float(env.get("TAGIFAI_PROMOTION_MARGIN", "0.0")),
         slice_tolerance=float(env.get("TAGIFAI_SLICE_TOLERANCE", "0.05")),
         quality_floor=float(env.get("TAGIFAI_QUALITY_FLOOR", "0.85")),
+        monitoring_window_hours=float(env.get("TAGIFAI_MONITORING_WINDOW_HOURS", "24")),
+        monitoring_min_window=int(env.get("TAGIFAI_MONITORING_MIN_WINDOW", "50")),
     )
 
 

@@ -12,16 +12,35 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
-from tagifai_platform.data.transform import label_holdout
+from tagifai_platform.mlops import steps
 from tagifai_platform.mlops.features import GROUP
-from tagifai_platform.mlops.resources import ModelRegistryResource, PromotionPolicy, ReportStore, mlflow_step
+from tagifai_platform.mlops.resources import ModelRegistryResource, PromotionPolicy, ReportStore
 from tagifai_platform.mlops.training import DOCUMENTS
-from tagifai_platform.registry import CHAMPION, HOLDOUT_METRICS_TAG
 
 
-def _table(rows: dict[str, dict], columns: list[str]) -> str:
-    frame = pd.DataFrame.from_dict(rows, orient="index")[columns].round(4)
-    return frame.to_markdown()
+def evaluation_metadata(evaluation: steps.Evaluation) -> dict:
+    """What the UI shows of an evaluation: headline scores, per-class table, behaviour, the picture."""
+    record = evaluation.record
+    holdout = record["scores"]["holdout"]
+    champion = record["champion_holdout"]
+    per_class = pd.DataFrame.from_dict(holdout["per_class"], orient="index")
+    image = base64.b64encode(evaluation.picture).decode()
+    return {
+        "holdout_f1": holdout["overall"]["f1"],
+        "test_f1": record["scores"]["test"]["overall"]["f1"],
+        "champion_holdout_f1": champion["overall"]["f1"] if champion else None,
+        "promote": evaluation.promote,
+        "per_class": dg.MetadataValue.md(per_class.round(4).to_markdown()),
+        "behavioural_tests": dg.MetadataValue.json(
+            {key: value for key, value in record["behavioural"].items() if key != "failures"}
+        ),
+        "confusion_matrix": dg.MetadataValue.md(f"![confusion matrix](data:image/png;base64,{image})"),
+        "confusion_matrix_path": dg.MetadataValue.path(str(evaluation.picture_path)),
+    }
+
+
+def gate_policy(policy: PromotionPolicy) -> steps.GatePolicy:
+    return steps.GatePolicy(policy.margin, policy.slice_tolerance, policy.quality_floor)
 
 
 @dg.multi_asset(
@@ -30,18 +49,17 @@ def _table(rows: dict[str, dict], columns: list[str]) -> str:
         "model_evaluation": dg.AssetOut(
             io_manager_key=DOCUMENTS,
             kinds={"sklearn", "mlflow"},
-            description="The challenger's scores, and the gate's decision.",
+            description="The challenger's scores (and the champion's on the same holdout), and the decision.",
         ),
         "regression_report": dg.AssetOut(
             io_manager_key=DOCUMENTS,
             is_required=False,
             kinds={"markdown"},
-            description="Why a challenger was refused, with the deltas.",
+            description="Why a challenger was refused, with the deltas; only made when it was.",
         ),
     },
 )
 def evaluate_challenger(
-    context: dg.AssetExecutionContext,
     challenger_model: dict,
     training_dataset: pd.DataFrame,
     holdout_projects: pd.DataFrame,
@@ -50,81 +68,32 @@ def evaluate_challenger(
     reports: ReportStore,
     mlflow: dg.ResourceParam[Any],
 ):
-    from tagifai_platform.ml.evaluation import behavioural_tests, confusion_matrix_png, evaluate
-    from tagifai_platform.ml.gate import decide_promotion, regression_report_markdown
-
-    registry = model_registry.registry
-    challenger = registry.get(challenger_model["version"])
-    model = registry.load(challenger)
-    holdout = label_holdout(holdout_projects)
-    test = training_dataset[training_dataset["split"] == "test"]
-
-    scores = {"test": evaluate(model, test), "holdout": evaluate(model, holdout)}
-    behaviour = behavioural_tests(model)
-    champion = registry.by_alias(CHAMPION)
-    champion_scores = evaluate(registry.load(champion), holdout) if champion else None
-    decision = decide_promotion(
-        scores["holdout"],
-        champion_scores,
-        margin=policy.margin,
-        slice_tolerance=policy.slice_tolerance,
-        quality_floor=policy.quality_floor,
+    evaluation = steps.evaluate_against_champion(
+        challenger_model["version"],
+        training_dataset,
+        holdout_projects,
+        model_registry.registry,
+        gate_policy(policy),
+        mlflow,
+        reports.write,
     )
-
-    holdout_overall = scores["holdout"]["overall"]
-    registry.set_tags(challenger.version, {HOLDOUT_METRICS_TAG: holdout_overall})
-    picture = confusion_matrix_png(scores["holdout"])
-    picture_path = reports.write(f"confusion_matrix_v{challenger.version}.png", picture)
-    with mlflow_step(mlflow):
-        mlflow.log_metrics(
-            {
-                f"{split}_{key}": value
-                for split, result in scores.items()
-                for key, value in result["overall"].items()
-                if isinstance(value, float)
-            }
-        )
-        mlflow.log_artifact(str(picture_path))
-
-    evaluation = {
-        "version": challenger.version,
-        "champion_version": champion.version if champion else None,
-        "scores": scores,
-        "champion_holdout": champion_scores,
-        "behavioural": behaviour,
-        "decision": decision.as_dict(),
-    }
-    image = base64.b64encode(picture).decode()
     yield dg.Output(
-        evaluation,
-        output_name="model_evaluation",
-        metadata={
-            "holdout_f1": holdout_overall["f1"],
-            "test_f1": scores["test"]["overall"]["f1"],
-            "champion_holdout_f1": champion_scores["overall"]["f1"] if champion_scores else None,
-            "promote": decision.promote,
-            "per_class": dg.MetadataValue.md(
-                _table(scores["holdout"]["per_class"], ["precision", "recall", "f1", "support"])
-            ),
-            "behavioural_tests": dg.MetadataValue.json(
-                {k: v for k, v in behaviour.items() if k != "failures"}
-            ),
-            "confusion_matrix": dg.MetadataValue.md(f"![confusion matrix](data:image/png;base64,{image})"),
-            "confusion_matrix_path": dg.MetadataValue.path(str(picture_path)),
-        },
+        evaluation.record, output_name="model_evaluation", metadata=evaluation_metadata(evaluation)
     )
-    if not decision.promote:
-        report = regression_report_markdown(decision, scores["holdout"], champion_scores)
+    if evaluation.regression_report is not None:
         yield dg.Output(
-            report,
+            evaluation.regression_report,
             output_name="regression_report",
-            metadata={"challenger_version": challenger.version, "reasons": decision.reasons},
+            metadata={
+                "challenger_version": evaluation.record["version"],
+                "reasons": "; ".join(evaluation.record["decision"]["reasons"]),
+            },
         )
 
 
 @dg.asset_check(asset="model_evaluation", blocking=True)
 def challenger_beats_champion(model_evaluation: dict) -> dg.AssetCheckResult:
-    """The improved/regressed branch: downstream promotion runs only when this passes."""
+    """The improved/regressed branch: promotion downstream runs only when this passes."""
     decision = model_evaluation["decision"]
     return dg.AssetCheckResult(
         passed=decision["promote"],
@@ -142,23 +111,12 @@ def champion_model(
     context: dg.AssetExecutionContext, model_evaluation: dict, model_registry: ModelRegistryResource
 ) -> dg.Output[dict]:
     """The model in service: ``champion`` moved to the winning challenger, with a record to undo it."""
-    before = model_evaluation["champion_holdout"]
-    after = model_evaluation["scores"]["holdout"]
-    promoted = model_registry.registry.move_champion(
-        model_evaluation["version"],
-        {
-            "action": "promote",
-            "dagster_run_id": context.run_id,
-            "metrics_before": before["overall"] if before else None,
-            "metrics_after": after["overall"],
-        },
-    )
-    record = {"version": promoted.version, **promoted.promotion}
+    record = steps.promote(model_evaluation, model_registry.registry, context.run_id)
     return dg.Output(
         record,
         metadata={
-            "version": promoted.version,
+            "version": record["version"],
             "previous_version": record["previous_version"],
-            "holdout_f1": after["overall"]["f1"],
+            "holdout_f1": record["metrics_after"]["f1"],
         },
     )

@@ -1,6 +1,5 @@
 """Resources of the MLOps domain: the feature store, the Optuna study, the MLflow registry and run."""
 
-from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
@@ -92,18 +91,3 @@ def mlflow_run(context: dg.InitResourceContext):
 
     context.resources.model_registry.registry.ensure_experiment(context.resource_config["experiment_name"])
     return mlflow_tracking.resource_fn(context)
-
-
-@contextmanager
-def mlflow_step(mlflow):
-    """Close the Dagster run's MLflow run when a step is done with it; the next step resumes it.
-
-    dagster-mlflow's own hook only closes the run after the job's last node, which never runs
-    when the gate refuses a challenger, and attaching it loads MLflow into every step.
-    """
-    try:
-        yield mlflow
-    except BaseException:
-        mlflow.end_run(status="FAILED")
-        raise
-    mlflow.end_run()

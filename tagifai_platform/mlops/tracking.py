@@ -1,6 +1,7 @@
 """What the MLOps assets write to MLflow besides the model: one nested run per Optuna trial."""
 
 import hashlib
+from contextlib import contextmanager
 
 import pandas as pd
 
@@ -20,3 +21,18 @@ def data_fingerprint(frame: pd.DataFrame) -> str:
     """A hash of the rows a model was trained on: same data, same fingerprint."""
     rows = frame.sort_values("id")[["id", "tag", "text"]].to_csv(index=False).encode()
     return hashlib.sha256(rows).hexdigest()[:16]
+
+
+@contextmanager
+def mlflow_step(mlflow):
+    """Close the Dagster run's MLflow run when a step is done with it; the next step resumes it.
+
+    dagster-mlflow's own hook only closes the run after the job's last node, which never runs
+    when the gate refuses a challenger, and attaching it loads MLflow into every step.
+    """
+    try:
+        yield mlflow
+    except BaseException:
+        mlflow.end_run(status="FAILED")
+        raise
+    mlflow.end_run()

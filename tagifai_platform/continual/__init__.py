@@ -1,0 +1,1 @@
+"""Continual learning: monitoring the model in service and the policy engine that acts on it."""

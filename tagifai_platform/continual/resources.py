@@ -1,0 +1,105 @@
+"""Resources of the continual-learning domain: the prediction log, thresholds, decisions, labeling."""
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+
+from tagifai_platform.monitoring.drift import MonitoringThresholds
+from tagifai_platform.monitoring.policy import PolicyDecision, PolicySettings
+
+
+class Warehouse(dg.ConfigurableResource):
+    """Read access to stored assets for the policy engine's ops, which are not assets themselves."""
+
+    database: str
+    schema_name: str
+    documents: str
+
+    def table(self, name: str) -> pd.DataFrame:
+        import duckdb
+
+        with duckdb.connect(self.database, read_only=True) as connection:
+            return connection.execute(f"select * from {self.schema_name}.{name}").df()
+
+    def document(self, name: str) -> dict:
+        path = Path(self.documents, f"{name}.json")
+        if not path.exists():
+            raise dg.Failure(f"{name} has not been materialized yet ({path}): run the monitoring job first.")
+        return json.loads(path.read_text())
+
+
+class PredictionLogReader(dg.ConfigurableResource):
+    """The prediction service's append-only log, read-only."""
+
+    path: str
+
+    def read(self, since=None) -> pd.DataFrame:
+        from tagifai_platform.serving.prediction_log import read_predictions
+
+        return read_predictions(Path(self.path), since=since)
+
+
+class MonitoringPolicy(dg.ConfigurableResource):
+    """The window watched, when a signal is an alert, and how the policy engine paces itself."""
+
+    window_hours: float = 24.0
+    min_window_size: int = 50
+    min_live_f1: float = 0.75
+    improve_cooldown_hours: float = 24.0 * 7
+    rollback_cooldown_hours: float = 24.0 * 14
+    rollback_margin: float = 0.05
+
+    def thresholds(self) -> MonitoringThresholds:
+        return MonitoringThresholds(min_window_size=self.min_window_size, min_live_f1=self.min_live_f1)
+
+    def policy(self) -> PolicySettings:
+        return PolicySettings(
+            improve_cooldown=timedelta(hours=self.improve_cooldown_hours),
+            rollback_cooldown=timedelta(hours=self.rollback_cooldown_hours),
+            rollback_margin=self.rollback_margin,
+        )
+
+
+class DecisionLog(dg.ConfigurableResource):
+    """Every policy decision, appended as a JSON line: the engine's memory for its cooldowns."""
+
+    path: str
+
+    def records(self) -> list[dict]:
+        path = Path(self.path)
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines() if line]
+
+    def decisions(self) -> list[PolicyDecision]:
+        return [PolicyDecision.from_dict(record) for record in self.records()]
+
+    def append(self, record: dict) -> None:
+        path = Path(self.path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a") as log:
+            log.write(json.dumps(record, sort_keys=True, default=str) + "\n")
+
+
+class LabelingDesk(dg.ConfigurableResource):
+    """Where low-confidence requests go out for annotation and annotated files come back.
+
+    Annotators fill the ``tag`` column of a queue file and drop it into ``annotated/``.
+    """
+
+    base_dir: str
+
+    def send(self, queue: pd.DataFrame, name: str) -> Path:
+        path = Path(self.base_dir, "queue", f"{name}.csv")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        queue.to_csv(path, index=False)
+        return path
+
+    def annotated(self) -> pd.DataFrame:
+        files = sorted(Path(self.base_dir, "annotated").glob("*.csv"))
+        if not files:
+            return pd.DataFrame(columns=["request_id", "logged_at", "text", "tag"])
+        return pd.concat([pd.read_csv(file, dtype=str) for file in files], ignore_index=True)

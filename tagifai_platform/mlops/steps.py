@@ -1,0 +1,189 @@
+"""The tune -> train -> evaluate -> gate -> promote steps, shared by the MLOps assets and the retrain op.
+
+A retrained model must pass exactly the gate a freshly trained one does, so both paths call these
+functions; the Dagster code around them only adds metadata. They take their dependencies (study,
+registry, MLflow run, policy, report store) as arguments and hold no state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from tagifai_platform.data.transform import label_holdout
+from tagifai_platform.mlops.tracking import data_fingerprint, log_trial, mlflow_step
+from tagifai_platform.registry import CHAMPION, HOLDOUT_METRICS_TAG, ModelRegistry
+from tagifai_platform.version import code_version
+
+
+def splits_of(training_dataset: pd.DataFrame):
+    """The train/validation/test frames of a dataset stored with a ``split`` column."""
+    from tagifai_platform.ml.splits import Splits
+
+    parts = {
+        name: part.drop(columns=["split"]).reset_index(drop=True)
+        for name, part in training_dataset.groupby("split")
+    }
+    return Splits(train=parts["train"], validation=parts["validation"], test=parts["test"])
+
+
+def tune(study, training_dataset: pd.DataFrame, n_trials: int, mlflow) -> dict[str, Any]:
+    """Run ``n_trials`` more trials of the persisted study; every trial becomes a nested MLflow run."""
+    import optuna
+
+    from tagifai_platform.ml.tuning import best_params_or_default, default_trial_params, objective
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    splits = splits_of(training_dataset)
+    earlier = len(study.trials)
+    if earlier == 0:  # the known-good defaults go first, so tuning can only improve on them
+        study.enqueue_trial(default_trial_params())
+    with mlflow_step(mlflow):
+        study.optimize(
+            lambda trial: objective(trial, splits),
+            n_trials=n_trials,
+            callbacks=[lambda study, trial: log_trial(mlflow, study, trial)],
+        )
+    best = study.best_trial if study.best_trials else None
+    return {
+        "params": best_params_or_default(study),
+        "cv_f1": best.value if best else None,
+        "trial": best.number if best else None,
+        "trials_before": earlier,
+        "trials_total": len(study.trials),
+        "trial_states": pd.Series([t.state.name for t in study.trials]).value_counts().to_dict(),
+    }
+
+
+def train_and_register(
+    training_dataset: pd.DataFrame, params: dict, registry: ModelRegistry, mlflow, dagster_run_id: str
+) -> dict[str, Any]:
+    """Train with ``params``, log the model to the run's MLflow run and register it as ``challenger``."""
+    import mlflow.sklearn as mlflow_sklearn
+
+    from tagifai_platform.ml.evaluation import evaluate
+    from tagifai_platform.ml.model import train_model
+
+    splits = splits_of(training_dataset)
+    model = train_model(params, splits.train, splits.validation)
+    validation = evaluate(model, splits.validation)["overall"]
+    fingerprint = data_fingerprint(training_dataset)
+    with mlflow_step(mlflow):
+        mlflow.log_params({f"model.{key}": value for key, value in params.items()})
+        mlflow.log_metrics(
+            {f"validation_{key}": value for key, value in validation.items() if isinstance(value, float)}
+        )
+        info = mlflow_sklearn.log_model(model, name="model", serialization_format="cloudpickle")
+        run_id = mlflow.active_run().info.run_id
+    version = registry.register(
+        info.model_uri,
+        run_id=run_id,
+        tags={
+            "dagster_run_id": dagster_run_id,
+            "data_fingerprint": fingerprint,
+            "params": params,
+            "threshold": model.threshold,
+            "code_version": code_version(),
+            "train_rows": len(splits.train),
+        },
+    )
+    return {
+        "version": version.version,
+        "model_uri": info.model_uri,
+        "run_id": run_id,
+        "threshold": model.threshold,
+        "data_fingerprint": fingerprint,
+        "validation": validation,
+    }
+
+
+@dataclass(frozen=True)
+class GatePolicy:
+    margin: float
+    slice_tolerance: float
+    quality_floor: float
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    record: dict[str, Any]
+    picture: bytes
+    picture_path: Path
+    regression_report: str | None
+
+    @property
+    def promote(self) -> bool:
+        return self.record["decision"]["promote"]
+
+
+def evaluate_against_champion(
+    version: int,
+    training_dataset: pd.DataFrame,
+    holdout_projects: pd.DataFrame,
+    registry: ModelRegistry,
+    policy: GatePolicy,
+    mlflow,
+    save_picture: Callable[[str, bytes], Path],
+) -> Evaluation:
+    """Score the challenger on test and holdout, the champion on the same holdout, and decide."""
+    from tagifai_platform.ml.evaluation import behavioural_tests, confusion_matrix_png, evaluate
+    from tagifai_platform.ml.gate import decide_promotion, regression_report_markdown
+
+    challenger = registry.get(version)
+    model = registry.load(challenger)
+    holdout = label_holdout(holdout_projects)
+    test = training_dataset[training_dataset["split"] == "test"]
+    scores = {"test": evaluate(model, test), "holdout": evaluate(model, holdout)}
+    champion = registry.by_alias(CHAMPION)
+    champion_scores = evaluate(registry.load(champion), holdout) if champion else None
+    decision = decide_promotion(
+        scores["holdout"],
+        champion_scores,
+        margin=policy.margin,
+        slice_tolerance=policy.slice_tolerance,
+        quality_floor=policy.quality_floor,
+    )
+    registry.set_tags(version, {HOLDOUT_METRICS_TAG: scores["holdout"]["overall"]})
+    picture = confusion_matrix_png(scores["holdout"])
+    picture_path = save_picture(f"confusion_matrix_v{version}.png", picture)
+    with mlflow_step(mlflow):
+        mlflow.log_metrics(
+            {
+                f"{split}_{key}": value
+                for split, result in scores.items()
+                for key, value in result["overall"].items()
+                if isinstance(value, float)
+            }
+        )
+        mlflow.log_artifact(str(picture_path))
+    record = {
+        "version": version,
+        "champion_version": champion.version if champion else None,
+        "scores": scores,
+        "champion_holdout": champion_scores,
+        "behavioural": behavioural_tests(model),
+        "decision": decision.as_dict(),
+    }
+    report = (
+        None if decision.promote else regression_report_markdown(decision, scores["holdout"], champion_scores)
+    )
+    return Evaluation(record, picture, picture_path, report)
+
+
+def promote(evaluation: dict[str, Any], registry: ModelRegistry, dagster_run_id: str) -> dict[str, Any]:
+    """Move ``champion`` to the evaluated challenger, recording the scores before and after."""
+    before = evaluation["champion_holdout"]
+    promoted = registry.move_champion(
+        evaluation["version"],
+        {
+            "action": "promote",
+            "dagster_run_id": dagster_run_id,
+            "metrics_before": before["overall"] if before else None,
+            "metrics_after": evaluation["scores"]["holdout"]["overall"],
+        },
+    )
+    return {"version": promoted.version, **promoted.promotion}
