@@ -79,6 +79,13 @@ def status(args, settings: Settings) -> dict:
     }
 
 
+def serve(args, settings: Settings) -> dict:
+    from tagifai_platform.serving.app import serve as run_service
+
+    run_service(settings, host=args.host, port=args.port)
+    return {"stopped": f"http://{args.host}:{args.port}"}
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="tagifai", description=__doc__)
     commands = root.add_subparsers(dest="command", required=True)
@@ -90,6 +97,10 @@ def parser() -> argparse.ArgumentParser:
     evaluate_parser.set_defaults(run=evaluate)
     status_parser = commands.add_parser("status", help="the champion and where to look")
     status_parser.set_defaults(run=status)
+    serve_parser = commands.add_parser("serve", help="answer predictions over HTTP with the champion model")
+    serve_parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
+    serve_parser.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
+    serve_parser.set_defaults(run=serve)
     return root
 
 

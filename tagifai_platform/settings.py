@@ -37,6 +37,7 @@ class Settings:
     quality_floor: float = 0.85
     monitoring_window_hours: float = 24.0
     monitoring_min_window: int = 50
+    serve_refresh_seconds: float = 2.0
 
     @property
     def warehouse_path(self) -> Path:
@@ -89,6 +90,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         quality_floor=float(env.get("TAGIFAI_QUALITY_FLOOR", "0.85")),
         monitoring_window_hours=float(env.get("TAGIFAI_MONITORING_WINDOW_HOURS", "24")),
         monitoring_min_window=int(env.get("TAGIFAI_MONITORING_MIN_WINDOW", "50")),
+        serve_refresh_seconds=float(env.get("TAGIFAI_SERVE_REFRESH_SECONDS", "2")),
     )
 
 

@@ -1,0 +1,109 @@
+"""The champion the service answers with, and how it changes under live traffic.
+
+A request takes :attr:`ModelHolder.served` once and uses it to the end, so a promotion never
+changes the model under a request in flight. A background thread asks the registry for the
+``champion`` alias every ``refresh_seconds`` and loads a new version completely before
+replacing that single reference: requests never wait for MLflow, and a version that fails to
+load leaves the previous one serving.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tagifai_platform.registry import CHAMPION, ModelRegistry, ModelVersion
+from tagifai_platform.settings import Settings
+
+DEFAULT_REFRESH_SECONDS = 2.0
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Served:
+    champion: ModelVersion
+    model: Any
+    loaded_at: datetime
+
+
+class ModelHolder:
+    def __init__(
+        self,
+        find_champion: Callable[[], ModelVersion | None],
+        load: Callable[[ModelVersion], Any],
+        refresh_seconds: float = DEFAULT_REFRESH_SECONDS,
+    ):
+        self._find_champion = find_champion
+        self._load = load
+        self.refresh_seconds = refresh_seconds
+        self.served: Served | None = None
+        self.checked_at: datetime | None = None
+        self.last_error: str | None = None
+        self._refreshing = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @classmethod
+    def for_settings(cls, settings: Settings, refresh_seconds: float) -> ModelHolder:
+        registry = ModelRegistry(settings.mlflow_tracking_uri, settings.mlflow_artifacts)
+        database = Path(settings.mlflow_tracking_uri.removeprefix("sqlite:///"))
+
+        def find_champion() -> ModelVersion | None:
+            # Asking MLflow first would create an empty store in a home nothing was trained in yet.
+            return registry.by_alias(CHAMPION) if database.exists() else None
+
+        return cls(find_champion, registry.load, refresh_seconds)
+
+    def refresh(self) -> Served | None:
+        """Serve the current champion: load it if its version changed, else only take its new tags."""
+        with self._refreshing:
+            try:
+                champion = self._find_champion()
+                # The registry answers None for a failed lookup as well as for a removed alias,
+                # so either way the last champion serves on.
+                if champion is not None:
+                    self._take(champion)
+            except Exception as error:  # whatever broke, the last good model serves on
+                self.last_error = f"{type(error).__name__}: {error}"
+                logger.warning("Refreshing the champion failed, the current model stays: %s", self.last_error)
+            else:
+                self.last_error = None
+            self.checked_at = datetime.now(UTC)
+            return self.served
+
+    def _take(self, champion: ModelVersion) -> None:
+        current = self.served
+        if current is not None and champion.version == current.champion.version:
+            if champion != current.champion:
+                self.served = replace(current, champion=champion)
+            return
+        model = self._load(champion)
+        self.served = Served(champion, model, datetime.now(UTC))
+        logger.info(
+            "Serving model version %s (was %s)",
+            champion.version,
+            current.champion.version if current else None,
+        )
+
+    def start(self) -> None:
+        """Load the champion now, then keep checking for a new one in a background thread."""
+        self.refresh()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._poll, name="champion-refresh", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def _poll(self) -> None:
+        while not self._stop.wait(self.refresh_seconds):
+            self.refresh()

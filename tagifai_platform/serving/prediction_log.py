@@ -1,0 +1,139 @@
+"""The prediction log: every answer the service gives, in one append-only SQLite file under the home.
+
+SQLite in WAL mode lets request threads, several server processes and the monitoring reader use
+the file at once: writers queue on the database lock for one short transaction per request,
+readers never block them, and a crash mid-request leaves all of that request's rows or none.
+Triggers refuse UPDATE and DELETE, so the monitoring input can only grow.
+
+``logged_at`` is stored as fixed-width ISO 8601 in UTC so that text order is time order and the
+``since`` filter stays a plain index range.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Mapping
+from contextlib import closing
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tagifai_platform.settings import Settings
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+COLUMNS = ("request_id", "logged_at", "text", "tag", "confidence", "probabilities", "model_version")
+# Writers wait for each other instead of failing: a burst queues for milliseconds, not seconds.
+BUSY_TIMEOUT_SECONDS = 10.0
+
+SCHEMA = """
+BEGIN;
+CREATE TABLE IF NOT EXISTS predictions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    request_id TEXT NOT NULL,
+    logged_at TEXT NOT NULL,
+    text TEXT NOT NULL,
+    tag TEXT NOT NULL,
+    confidence REAL NOT NULL,
+    probabilities TEXT NOT NULL,
+    model_version INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS predictions_logged_at ON predictions (logged_at);
+CREATE TRIGGER IF NOT EXISTS predictions_no_update BEFORE UPDATE ON predictions
+BEGIN SELECT RAISE(ABORT, 'the prediction log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS predictions_no_delete BEFORE DELETE ON predictions
+BEGIN SELECT RAISE(ABORT, 'the prediction log is append-only'); END;
+COMMIT;
+"""
+
+
+def log_path(settings: Settings) -> Path:
+    return settings.home / "serving" / "predictions.db"
+
+
+def utc_iso(moment: datetime | str) -> str:
+    """``moment`` as the stored text form; a naive time or string is taken to be UTC already."""
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+class PredictionLog:
+    """The writing side: one connection, shared by the service's request threads.
+
+    Threads of one process take turns on a lock rather than in SQLite's busy handler, which sleeps
+    in steps of up to 100 ms and is left to arbitrate between processes. The connection stays open
+    because closing the last one checkpoints the WAL, an fsync per request.
+    """
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._writing = threading.Lock()
+        self._connection = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_SECONDS, check_same_thread=False)
+        self._connection.execute("PRAGMA journal_mode=WAL")
+        # With WAL, NORMAL survives a crash of the service (only a power cut can lose the last
+        # commits) and spares each request an fsync.
+        self._connection.execute("PRAGMA synchronous=NORMAL")
+        self._connection.executescript(SCHEMA)
+
+    def close(self) -> None:
+        with self._writing:
+            self._connection.close()
+
+    def append(
+        self,
+        request_id: str,
+        model_version: int,
+        predictions: Iterable[Mapping[str, Any]],
+        at: datetime | None = None,
+    ) -> None:
+        """Log the ``{"text", "tag", "probabilities"}`` answers of one request in one transaction."""
+        logged_at = utc_iso(at or datetime.now(UTC))
+        rows = [
+            (
+                request_id,
+                logged_at,
+                prediction["text"],
+                prediction["tag"],
+                max(prediction["probabilities"].values()),
+                json.dumps(prediction["probabilities"], sort_keys=True),
+                model_version,
+            )
+            for prediction in predictions
+        ]
+        with self._writing, self._connection:
+            self._connection.executemany(
+                f"INSERT INTO predictions ({', '.join(COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, ?)", rows
+            )
+
+
+def read_predictions(source: Settings | str | Path, since: datetime | str | None = None) -> pd.DataFrame:
+    """The logged predictions in logging order, from ``since`` (inclusive) on.
+
+    ``source`` is the settings of a home or the path of the log file. A log that does not exist
+    yet reads as an empty frame with the same columns, since no traffic is not an error for
+    monitoring. ``probabilities`` is the JSON object ``{tag: probability}`` as a string, because
+    the set of tags may differ between model versions; ``confidence`` is its largest value.
+    """
+    import pandas as pd
+
+    path = log_path(source) if isinstance(source, Settings) else Path(source)
+    if not path.exists():
+        frame = pd.DataFrame({column: pd.Series(dtype=object) for column in COLUMNS})
+    else:
+        query = f"SELECT {', '.join(COLUMNS)} FROM predictions"
+        params: tuple = ()
+        if since is not None:
+            query += " WHERE logged_at >= ?"
+            params = (utc_iso(since),)
+        read_only = f"{path.as_uri()}?mode=ro"
+        with closing(sqlite3.connect(read_only, uri=True, timeout=BUSY_TIMEOUT_SECONDS)) as connection:
+            frame = pd.read_sql_query(f"{query} ORDER BY id", connection, params=params)
+    frame["logged_at"] = pd.to_datetime(frame["logged_at"], utc=True, format="ISO8601")
+    return frame.astype({"confidence": "float64", "model_version": "int64"})

@@ -1,0 +1,148 @@
+"""Serving fixtures: a home with two registered model versions, and ``tagifai serve`` running on it.
+
+The two versions are trained on the real data with deliberately different strength, so that a
+promotion or a rollback is visible in what the service answers, not only in the version number.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tagifai_platform.registry import HOLDOUT_METRICS_TAG, ModelRegistry
+from tagifai_platform.settings import Settings, load_settings
+
+BIN = Path(sys.executable).parent
+STARTUP_SECONDS = 90
+WEAK_PARAMS = {"word_max_features": 5, "char_max_features": 5}
+
+
+@dataclass(frozen=True)
+class ModelHome:
+    settings: Settings
+    strong: int
+    weak: int
+
+    @property
+    def registry(self) -> ModelRegistry:
+        return ModelRegistry(self.settings.mlflow_tracking_uri, self.settings.mlflow_artifacts)
+
+
+@pytest.fixture(scope="session")
+def model_home(tmp_path_factory, labeled) -> ModelHome:
+    """A home whose registry holds a strong version (champion, with holdout scores) and a weak one."""
+    import mlflow
+    import mlflow.sklearn
+    from sklearn.metrics import accuracy_score, f1_score
+
+    from tagifai_platform.ml.model import DEFAULT_PARAMS, train_model
+    from tagifai_platform.ml.splits import split_dataset
+
+    settings = load_settings({"TAGIFAI_HOME": str(tmp_path_factory.mktemp("serving") / "home")})
+    registry = ModelRegistry(settings.mlflow_tracking_uri, settings.mlflow_artifacts)
+    experiment_id = registry.ensure_experiment()
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    splits = split_dataset(labeled, seed=7)
+    versions = []
+    for params in (DEFAULT_PARAMS, WEAK_PARAMS):
+        model = train_model(params, splits.train, splits.validation)
+        with mlflow.start_run(experiment_id=experiment_id) as run:
+            # Inferring pip requirements takes seconds in a subprocess; loading the model never reads them.
+            info = mlflow.sklearn.log_model(
+                model, name="model", serialization_format="cloudpickle", pip_requirements=[]
+            )
+        versions.append(registry.register(info.model_uri, run.info.run_id, tags={"params": params}))
+        if params is DEFAULT_PARAMS:
+            predicted = model.predict(splits.test["text"])
+            scores = {
+                "f1": f1_score(splits.test["tag"], predicted, average="weighted"),
+                "accuracy": accuracy_score(splits.test["tag"], predicted),
+            }
+            registry.set_tags(versions[-1].version, {HOLDOUT_METRICS_TAG: scores})
+    strong, weak = (version.version for version in versions)
+    registry.move_champion(strong, {"reason": "serving test fixture"})
+    assert settings.mlflow_artifacts.exists(), "model artifacts belong under the home, never ./mlruns"
+    return ModelHome(settings, strong, weak)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class Service:
+    """``tagifai serve`` as a user starts it; its output goes to a file so that it can never block."""
+
+    process: subprocess.Popen
+    url: str
+    output: Path
+
+    @classmethod
+    def start(cls, settings: Settings, workdir: Path) -> Service:
+        port = free_port()
+        output = workdir / "serve.log"
+        env = {**os.environ, "TAGIFAI_HOME": str(settings.home)}
+        with output.open("wb") as sink:
+            process = subprocess.Popen(
+                [str(BIN / "tagifai"), "serve", "--port", str(port)],
+                cwd=workdir,
+                env=env,
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+            )
+        service = cls(process, f"http://127.0.0.1:{port}", output)
+        service.wait_until_up()
+        return service
+
+    def log(self) -> str:
+        return self.output.read_text(errors="replace")[-4000:]
+
+    def wait_until_up(self) -> None:
+        deadline = time.monotonic() + STARTUP_SECONDS
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                pytest.fail(f"tagifai serve exited with {self.process.returncode}:\n{self.log()}")
+            try:
+                httpx.get(f"{self.url}/health", timeout=2)
+                return
+            except httpx.TransportError:
+                time.sleep(0.2)
+        self.stop()
+        pytest.fail(f"tagifai serve did not answer /health within {STARTUP_SECONDS} s:\n{self.log()}")
+
+    def stop(self) -> None:
+        """Ctrl-C, as a user stops it. (SIGTERM shuts down just as cleanly, but uvicorn then re-raises
+        it so that the exit status says "terminated".)"""
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=15)
+
+
+@pytest.fixture(scope="module")
+def service(model_home, tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("serve-cwd")
+    running = Service.start(model_home.settings, workdir)
+    yield running
+    running.stop()
+    assert running.process.returncode == 0 and "Application shutdown complete" in running.log(), running.log()
+    assert [path.name for path in workdir.iterdir()] == ["serve.log"], "the service writes only to its home"
+
+
+@pytest.fixture
+def client(service):
+    with httpx.Client(base_url=service.url, timeout=30) as http:
+        yield http

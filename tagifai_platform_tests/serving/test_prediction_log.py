@@ -1,0 +1,135 @@
+"""The prediction log: what a record holds, how it reads back, and that concurrent writers lose nothing."""
+
+import json
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tagifai_platform.serving.prediction_log import COLUMNS, PredictionLog, log_path, read_predictions
+from tagifai_platform.settings import load_settings
+
+ANSWER = {
+    "text": "YOLO for drones",
+    "tag": "computer-vision",
+    "probabilities": {"computer-vision": 0.8, "mlops": 0.2},
+}
+
+
+@pytest.fixture
+def log(tmp_path):
+    log = PredictionLog(tmp_path / "serving" / "predictions.db")
+    yield log
+    log.close()
+
+
+def test_a_request_reads_back_as_one_row_per_text(log):
+    second = {
+        "text": "BERT for tweets",
+        "tag": "other",
+        "probabilities": {"computer-vision": 0.4, "mlops": 0.6},
+    }
+    log.append("request-1", 3, [ANSWER, second])
+    frame = read_predictions(log.path)
+    assert tuple(frame.columns) == COLUMNS
+    assert frame["request_id"].tolist() == ["request-1", "request-1"]
+    assert frame["text"].tolist() == ["YOLO for drones", "BERT for tweets"]
+    assert frame["confidence"].tolist() == [0.8, 0.6]
+    assert json.loads(frame["probabilities"][1]) == second["probabilities"]
+    assert frame["model_version"].tolist() == [3, 3]
+    assert str(frame["logged_at"].dtype) == "datetime64[ns, UTC]"
+    assert abs(frame["logged_at"][0] - pd.Timestamp.now(tz="UTC")) < pd.Timedelta(minutes=1)
+
+
+def test_since_keeps_the_records_from_that_moment_on(log):
+    start = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+    for minute in range(3):
+        log.append(f"request-{minute}", 1, [ANSWER], at=start + timedelta(minutes=minute))
+    one_minute_in = start + timedelta(minutes=1)
+    assert read_predictions(log.path, since=one_minute_in)["request_id"].tolist() == [
+        "request-1",
+        "request-2",
+    ]
+    assert len(read_predictions(log.path, since="2025-03-01T12:01:30Z")) == 1
+    assert len(read_predictions(log.path, since=datetime(2025, 3, 1, 12, 2))) == 1, "naive means UTC"
+    same_moment_in_new_york = datetime(2025, 3, 1, 7, 1, tzinfo=timezone(timedelta(hours=-5)))
+    assert len(read_predictions(log.path, since=same_moment_in_new_york)) == 2
+
+
+def test_a_home_without_traffic_reads_as_an_empty_frame(tmp_path):
+    settings = load_settings({"TAGIFAI_HOME": str(tmp_path / "home")})
+    frame = read_predictions(settings)
+    assert tuple(frame.columns) == COLUMNS and frame.empty
+    assert not log_path(settings).exists(), "reading creates nothing"
+
+
+def test_the_log_is_in_wal_mode_and_append_only(log):
+    log.append("request-1", 1, [ANSWER])
+    with sqlite3.connect(log.path) as connection:
+        assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        for statement in ("UPDATE predictions SET tag = 'mlops'", "DELETE FROM predictions"):
+            with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+                connection.execute(statement)
+    assert read_predictions(log.path)["tag"].tolist() == ["computer-vision"]
+
+
+def test_threads_appending_at_once_lose_nothing(log):
+    threads, requests = 8, 50
+
+    def write(thread: int) -> None:
+        for number in range(requests):
+            log.append(f"t{thread}-{number}", 1, [ANSWER, ANSWER])
+
+    workers = [threading.Thread(target=write, args=(thread,)) for thread in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+    frame = read_predictions(log.path)
+    assert len(frame) == threads * requests * 2
+    assert (
+        frame.groupby("request_id").size().eq(2).all() and frame["request_id"].nunique() == threads * requests
+    )
+
+
+WRITER = """
+import sys, time
+from pathlib import Path
+from tagifai_platform.serving.prediction_log import PredictionLog
+log_file, name, requests, gate = sys.argv[1], sys.argv[2], int(sys.argv[3]), Path(sys.argv[4])
+log = PredictionLog(log_file)
+Path(f"{gate}.{name}").touch()
+deadline = time.monotonic() + 30
+while not gate.exists() and time.monotonic() < deadline:
+    time.sleep(0.005)
+for number in range(requests):
+    log.append(f"{name}-{number}", 1, [{"text": "t", "tag": "mlops", "probabilities": {"mlops": 1.0}}])
+"""
+
+
+def test_two_processes_appending_at_once_lose_nothing(tmp_path):
+    path, gate, requests = tmp_path / "predictions.db", tmp_path / "go", 500
+    names = ("first", "second")
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(path), name, str(requests), str(gate)], stderr=subprocess.PIPE
+        )
+        for name in names
+    ]
+    deadline = time.monotonic() + 60
+    while not all(Path(f"{gate}.{name}").exists() for name in names) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    gate.touch()  # both are ready: let them write at the same time
+    for writer in writers:
+        _, errors = writer.communicate(timeout=60)
+        assert writer.returncode == 0, errors.decode()
+    frame = read_predictions(path)
+    assert len(frame) == 2 * requests and frame["request_id"].nunique() == 2 * requests
+    writer_order = frame["request_id"].str.split("-").str[0]
+    assert (writer_order != writer_order.shift()).sum() > 2, "the two writers did interleave"
