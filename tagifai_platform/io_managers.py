@@ -12,14 +12,19 @@ import dagster as dg
 
 
 class DocumentIOManager(dg.ConfigurableIOManager):
+    """An asset's latest value at ``<base_dir>/<asset key>``; an op's under ``runs/<run>/<step>``."""
+
     base_dir: str
 
-    def _path(self, key: dg.AssetKey, suffix: str) -> Path:
-        return Path(self.base_dir, *key.path).with_suffix(suffix)
+    def _path(self, context: dg.OutputContext | dg.InputContext, suffix: str) -> Path:
+        if context.has_asset_key:
+            return Path(self.base_dir, *context.asset_key.path).with_suffix(suffix)
+        output = context if isinstance(context, dg.OutputContext) else context.upstream_output
+        return Path(self.base_dir, "runs", *output.get_identifier()).with_suffix(suffix)
 
     def handle_output(self, context: dg.OutputContext, obj: dict | str) -> None:
         is_text = isinstance(obj, str)
-        path = self._path(context.asset_key, ".md" if is_text else ".json")
+        path = self._path(context, ".md" if is_text else ".json")
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(path.name + ".partial")
         partial.write_text(obj if is_text else json.dumps(obj, indent=2, sort_keys=True, default=str))

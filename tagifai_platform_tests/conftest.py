@@ -26,6 +26,14 @@ from tagifai_platform.settings import load_settings, quiet_libraries  # noqa: E4
 quiet_libraries()
 
 
+def dagster_instance(directory: Path):
+    """A Dagster instance in ``directory`` that keeps its telemetry to itself."""
+    import dagster as dg
+
+    directory.mkdir(parents=True, exist_ok=True)
+    return dg.instance_for_test(temp_dir=str(directory), overrides={"telemetry": {"enabled": False}})
+
+
 @pytest.fixture(scope="session")
 def dataset_dir() -> Path:
     assert (DATASET_DIR / "projects.csv").exists(), f"the shared data set is missing at {DATASET_DIR}"

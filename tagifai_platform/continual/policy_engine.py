@@ -28,7 +28,7 @@ from tagifai_platform.mlops.resources import (
     ReportStore,
     TuningStudies,
 )
-from tagifai_platform.mlops.training import STUDY_NAME
+from tagifai_platform.mlops.training import DOCUMENTS, STUDY_NAME
 from tagifai_platform.registry import CHAMPION, ModelRegistry
 
 # "continue" is a Python keyword, which Dagster refuses as a name.
@@ -60,7 +60,7 @@ def champion_context(registry: ModelRegistry, records: list[dict]) -> dict:
     }
 
 
-@dg.op
+@dg.op(out=dg.Out(io_manager_key=DOCUMENTS))
 def monitoring(
     warehouse: Warehouse, model_registry: ModelRegistryResource, decision_log: DecisionLog
 ) -> dict:
@@ -72,7 +72,9 @@ def monitoring(
     }
 
 
-@dg.op(out={branch: dg.Out(dict, is_required=False) for branch in BRANCHES.values()})
+@dg.op(
+    out={branch: dg.Out(dict, is_required=False, io_manager_key=DOCUMENTS) for branch in BRANCHES.values()}
+)
 def update_policy_engine(
     context: dg.OpExecutionContext, observation: dict, decision_log: DecisionLog, monitoring: MonitoringPolicy
 ):
@@ -107,7 +109,7 @@ def continue_monitoring(context: dg.OpExecutionContext, decision: dict) -> None:
     context.log.info(f"Acknowledged: {'; '.join(decision['reasons'])}")
 
 
-@dg.op
+@dg.op(out=dg.Out(io_manager_key=DOCUMENTS))
 def inspect(
     context: dg.OpExecutionContext,
     decision: dict,
@@ -147,7 +149,7 @@ def inspect(
     return {"queue": str(queue_path), "report": str(report_path), "queued": len(queue)}
 
 
-@dg.op
+@dg.op(out=dg.Out(io_manager_key=DOCUMENTS))
 def rollback(context: dg.OpExecutionContext, decision: dict, model_registry: ModelRegistryResource) -> dict:
     """Move ``champion`` back to the previously promoted version, recorded like a promotion."""
     registry = model_registry.registry
@@ -167,7 +169,7 @@ def rollback(context: dg.OpExecutionContext, decision: dict, model_registry: Mod
     return {"version": moved.version, **moved.promotion}
 
 
-@dg.op
+@dg.op(out=dg.Out(io_manager_key=DOCUMENTS))
 def improve(context: dg.OpExecutionContext, decision: dict) -> dict:
     """Start a retraining: the reasons travel with it into the composed dataset's record."""
     context.log.info(f"Retraining because: {'; '.join(decision['reasons'])}")
@@ -209,7 +211,7 @@ class RetrainConfig(dg.Config):
     n_trials: int | None = None  # None: TAGIFAI_TUNING_TRIALS
 
 
-@dg.op
+@dg.op(out=dg.Out(io_manager_key=DOCUMENTS))
 def retrain(
     context: dg.OpExecutionContext,
     config: RetrainConfig,

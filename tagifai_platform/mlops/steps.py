@@ -77,7 +77,9 @@ def train_and_register(
         mlflow.log_metrics(
             {f"validation_{key}": value for key, value in validation.items() if isinstance(value, float)}
         )
-        info = mlflow_sklearn.log_model(model, name="model", serialization_format="cloudpickle")
+        info = mlflow_sklearn.log_model(
+            model, name="model", serialization_format="cloudpickle", pip_requirements=model_requirements()
+        )
         run_id = mlflow.active_run().info.run_id
     version = registry.register(
         info.model_uri,
@@ -99,6 +101,16 @@ def train_and_register(
         "data_fingerprint": fingerprint,
         "validation": validation,
     }
+
+
+def model_requirements() -> list[str]:
+    """What serving the model elsewhere needs, pinned to what trained it.
+
+    MLflow can infer this, but it does so by importing the model in a subprocess (8 s a model).
+    """
+    from importlib.metadata import version
+
+    return [f"{name}=={version(name)}" for name in ("scikit-learn", "pandas", "numpy", "cloudpickle")]
 
 
 @dataclass(frozen=True)

@@ -6,12 +6,12 @@ import pandas as pd
 import pytest
 
 from tagifai_platform.definitions import build_definitions
+from tagifai_platform_tests.conftest import dagster_instance
 
 
 @pytest.fixture
 def instance(tmp_path):
-    (tmp_path / "dagster").mkdir()
-    with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
+    with dagster_instance(tmp_path / "dagster") as instance:
         yield instance
 
 

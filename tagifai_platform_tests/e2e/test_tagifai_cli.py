@@ -10,7 +10,10 @@ CV_TEXT = "YOLO object detection: real-time bounding boxes for images and video 
 
 
 def test_predict_and_evaluate_say_clearly_that_there_is_no_champion(home_env, tmp_path, dataset_dir):
-    for command in (["tagifai", "predict", CV_TEXT], ["tagifai", "evaluate", str(dataset_dir / "holdout.csv")]):
+    for command in (
+        ["tagifai", "predict", CV_TEXT],
+        ["tagifai", "evaluate", str(dataset_dir / "holdout.csv")],
+    ):
         result = run(command, home_env, cwd=tmp_path)
         assert result.returncode == 1 and "No champion model yet" in result.stderr
         assert "Traceback" not in result.stderr
@@ -28,10 +31,19 @@ def trained_home(tmp_path_factory, dataset_dir):
     home = root / "home"
     (home / "dagster").mkdir(parents=True)
     shutil.copy(PROJECT_ROOT / "dagster.yaml", home / "dagster" / "dagster.yaml")
-    env = {**os.environ, "TAGIFAI_HOME": str(home), "DAGSTER_HOME": str(home / "dagster"),
-           "TAGIFAI_SOURCE": str(dataset_dir), "TAGIFAI_TUNING_TRIALS": "2"}
-    result = run(["dagster", "job", "execute", "-m", "tagifai_platform.definitions", "-j", "end_to_end"],
-                 env, cwd=root, timeout=600)
+    env = {
+        **os.environ,
+        "TAGIFAI_HOME": str(home),
+        "DAGSTER_HOME": str(home / "dagster"),
+        "TAGIFAI_SOURCE": str(dataset_dir),
+        "TAGIFAI_TUNING_TRIALS": "2",
+    }
+    result = run(
+        ["dagster", "job", "execute", "-m", "tagifai_platform.definitions", "-j", "end_to_end"],
+        env,
+        cwd=root,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert sorted(path.name for path in root.iterdir()) == ["home"], "nothing lands in the working directory"
     return env, root
@@ -39,8 +51,11 @@ def trained_home(tmp_path_factory, dataset_dir):
 
 def test_predict_prints_the_champions_tag_and_probabilities(trained_home):
     env, root = trained_home
-    result = run(["tagifai", "predict", CV_TEXT, "Fine-tuning BERT transformers for text classification"],
-                 env, cwd=root)
+    result = run(
+        ["tagifai", "predict", CV_TEXT, "Fine-tuning BERT transformers for text classification"],
+        env,
+        cwd=root,
+    )
     assert result.returncode == 0, result.stderr
     answer = json.loads(result.stdout)
     assert answer["model_version"] == 1

@@ -22,7 +22,9 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 def test_importing_features_does_not_import_feast():
     code = "import sys, tagifai_platform.features; print('feast' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
+    )
     assert out.stdout.strip() == "False"
 
 
@@ -122,7 +124,9 @@ def test_republish_is_idempotent(published, labeled):
     assert figures["rows"] == published["figures"]["rows"] == 764
     assert len(pd.read_parquet(figures["path"])) == 764
     with sqlite3.connect(figures["online_store"]) as conn:
-        (entities,) = conn.execute("select count(distinct entity_key) from tagifai_project_features").fetchone()
+        (entities,) = conn.execute(
+            "select count(distinct entity_key) from tagifai_project_features"
+        ).fetchone()
     assert entities == 764
     frame = training_frame(store, entity_frame(labeled["id"], pd.Timestamp.now(tz="UTC")))
     assert len(frame) == 764 and frame["tag"].notna().all()

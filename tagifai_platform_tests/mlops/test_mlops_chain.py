@@ -8,6 +8,7 @@ import pytest
 
 from tagifai_platform.definitions import build_definitions
 from tagifai_platform.registry import CHALLENGER, CHAMPION, ModelRegistry
+from tagifai_platform_tests.conftest import dagster_instance
 from tagifai_platform_tests.dataops.conftest import check_results
 from tagifai_platform_tests.models import WEAK_PARAMS, register_model
 
@@ -30,8 +31,7 @@ def first_run(tmp_path_factory, dataset_dir):
 
     root = tmp_path_factory.mktemp("mlops")
     settings = load_settings({"TAGIFAI_HOME": str(root / "home"), "TAGIFAI_SOURCE": str(dataset_dir)})
-    (root / "dagster").mkdir()
-    with dg.instance_for_test(temp_dir=str(root / "dagster")) as instance:
+    with dagster_instance(root / "dagster") as instance:
         result = run_end_to_end(settings, instance)
         yield settings, instance, result
 
@@ -60,12 +60,17 @@ def test_every_trial_and_the_model_are_tracked_in_mlflow(first_run):
     experiment = client.get_experiment_by_name("tagifai")
     assert experiment.artifact_location.startswith(settings.mlflow_artifacts.as_uri())
     runs = client.search_runs([experiment.experiment_id])
-    parent = [run for run in runs if run.data.tags.get("dagster_run_id") == result.run_id
-              and "mlflow.parentRunId" not in run.data.tags]
+    parent = [
+        run
+        for run in runs
+        if run.data.tags.get("dagster_run_id") == result.run_id and "mlflow.parentRunId" not in run.data.tags
+    ]
     trials = [run for run in runs if run.data.tags.get("mlflow.parentRunId") == parent[0].info.run_id]
     assert len(parent) == 1 and parent[0].info.status == "FINISHED"
-    assert len(trials) == 3 and all("validation_f1" in trial.data.metrics or trial.data.tags["optuna_state"] ==
-                                    "PRUNED" for trial in trials)
+    assert len(trials) == 3 and all(
+        "validation_f1" in trial.data.metrics or trial.data.tags["optuna_state"] == "PRUNED"
+        for trial in trials
+    )
     assert {"holdout_f1", "test_f1", "validation_f1"} <= set(parent[0].data.metrics)
 
 
@@ -77,7 +82,8 @@ def test_evaluation_metadata_and_record(first_run):
     assert set(holdout["per_class"]) == {"computer-vision", "natural-language-processing", "mlops", "other"}
     assert holdout["slices"] and evaluation["behavioural"]
     metadata = instance.get_latest_materialization_event(
-        dg.AssetKey("model_evaluation")).asset_materialization.metadata
+        dg.AssetKey("model_evaluation")
+    ).asset_materialization.metadata
     assert {"holdout_f1", "per_class", "confusion_matrix", "behavioural_tests"} <= set(metadata)
     assert (settings.reports_dir / "confusion_matrix_v1.png").read_bytes().startswith(b"\x89PNG")
 
@@ -99,7 +105,8 @@ def test_a_challenger_that_does_not_win_is_refused_and_reported(first_run):
 
     # The study persisted: this run continued it rather than starting over.
     hyper = instance.get_latest_materialization_event(
-        dg.AssetKey("best_hyperparameters")).asset_materialization.metadata
+        dg.AssetKey("best_hyperparameters")
+    ).asset_materialization.metadata
     assert hyper["trials_before"].value == 3 and hyper["trials_total"].value == 6
 
 

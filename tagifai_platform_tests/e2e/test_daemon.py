@@ -1,0 +1,56 @@
+"""The daemon as `dagster dev` runs it: a batch dropped into the landing directory gets ingested."""
+
+import subprocess
+import time
+
+import dagster as dg
+import pandas as pd
+
+from tagifai_platform_tests.e2e.conftest import BIN, PROJECT_ROOT, run
+
+DEADLINE_SECONDS = 240
+
+
+def test_the_daemon_ingests_a_dropped_batch_once(home_env, tmp_path, dataset_dir):
+    first = run(
+        ["dagster", "job", "execute", "-m", "tagifai_platform.definitions", "-j", "dataops"],
+        home_env,
+        cwd=tmp_path,
+    )
+    assert first.returncode == 0, "batches are checked against the holdout the source run stored"
+    landing = tmp_path / "home" / "landing"
+    landing.mkdir(parents=True)
+    projects = pd.read_csv(dataset_dir / "projects.csv", dtype=str).head(15)
+    projects["id"] = (projects["id"].astype(int) + 200_000).astype(str)
+    tags = pd.read_csv(dataset_dir / "tags.csv", dtype=str).head(15).assign(id=projects["id"])
+    projects.to_csv(landing / "projects_week1.csv", index=False)
+    tags.to_csv(landing / "tags_week1.csv", index=False)
+
+    log = (tmp_path / "daemon.log").open("wb")
+    daemon = subprocess.Popen(
+        [str(BIN / "dagster-daemon"), "run", "-w", str(PROJECT_ROOT / "workspace.yaml")],
+        cwd=PROJECT_ROOT,
+        env=home_env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        with dg.DagsterInstance.from_config(home_env["DAGSTER_HOME"]) as instance:
+            deadline = time.monotonic() + DEADLINE_SECONDS
+            runs = []
+            while time.monotonic() < deadline:
+                runs = instance.get_runs(dg.RunsFilter(job_name="ingest_batch"))
+                if runs and runs[0].is_finished:
+                    break
+                assert daemon.poll() is None, (tmp_path / "daemon.log").read_text()[-3000:]
+                time.sleep(2)
+            daemon_log = (tmp_path / "daemon.log").read_text()[-3000:]
+            assert runs, f"no ingest_batch run within {DEADLINE_SECONDS} s:\n{daemon_log}"
+            assert runs[0].status == dg.DagsterRunStatus.SUCCESS
+            assert runs[0].tags["dagster/partition"] == "week1"
+            assert instance.get_dynamic_partitions("batches") == ["source", "week1"]
+            assert len(runs) == 1, "one batch, one run"
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=60)
+        log.close()
