@@ -5,18 +5,22 @@ BIN := $(VENV)/bin
 export TAGIFAI_HOME ?= $(CURDIR)/.tagifai
 export DAGSTER_HOME ?= $(TAGIFAI_HOME)/dagster
 REQUIREMENTS := requirements/requirements.txt requirements/dev.txt
-JOB ?= dataops
+JOB ?= end_to_end
 
-.PHONY: run test dev job lint lock benchmark clean
+.PHONY: run test dev serve lint lock benchmark clean
 
 run: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml  ## Run the whole pipeline on the embedded defaults.
 	$(BIN)/dagster job execute -m tagifai_platform.definitions -j $(JOB)
+	$(BIN)/tagifai status
 
 test: $(VENV)/.installed  ## Run the test suite.
 	$(BIN)/pytest
 
 dev: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml  ## Dagster UI and daemon on http://127.0.0.1:3000
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+serve: $(VENV)/.installed  ## The prediction service on http://127.0.0.1:8000
+	$(BIN)/tagifai serve
 
 lint: $(VENV)/.installed
 	$(BIN)/ruff check tagifai_platform tagifai_platform_tests benchmarks

@@ -32,11 +32,9 @@ class DocumentIOManager(dg.ConfigurableIOManager):
         context.add_output_metadata({"path": dg.MetadataValue.path(str(path))})
 
     def load_input(self, context: dg.InputContext) -> dict | str:
-        record, text = self._path(context.asset_key, ".json"), self._path(context.asset_key, ".md")
+        record, text = self._path(context, ".json"), self._path(context, ".md")
         if record.exists():
             return json.loads(record.read_text())
         if text.exists():
             return text.read_text()
-        raise FileNotFoundError(
-            f"{context.asset_key.to_user_string()} has not been materialized under {self.base_dir}."
-        )
+        raise FileNotFoundError(f"No stored value at {record.with_suffix('')}: has it been materialized?")

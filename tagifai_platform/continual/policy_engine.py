@@ -95,7 +95,7 @@ def update_policy_engine(
     context.log.info(f"Policy engine chose {decision.action}: {'; '.join(decision.reasons)}")
     yield dg.Output(
         record,
-        output_name=str(decision.action),
+        output_name=BRANCHES[str(decision.action)],
         metadata={
             "action": str(decision.action),
             "reasons": dg.MetadataValue.md("\n".join(f"- {r}" for r in decision.reasons)),

@@ -12,6 +12,7 @@ monitoring_job = dg.define_asset_job(
 )
 
 monitoring_schedule = dg.ScheduleDefinition(
+    name="monitoring_schedule",
     job=monitoring_job,
     cron_schedule="0 * * * *",
     default_status=dg.DefaultScheduleStatus.RUNNING,

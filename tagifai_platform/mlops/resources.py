@@ -87,7 +87,12 @@ def mlflow_run(context: dg.InitResourceContext):
     not at module level, because it imports all of MLflow (3 s) and every step process loads
     the code location.
     """
+    import mlflow
     from dagster_mlflow import mlflow_tracking
 
+    while mlflow.active_run() is not None:  # left over by an earlier run in this process (tests, retries)
+        mlflow.end_run()
     context.resources.model_registry.registry.ensure_experiment(context.resource_config["experiment_name"])
-    return mlflow_tracking.resource_fn(context)
+    for tracking in mlflow_tracking.resource_fn(context):  # set up, hand over, clean up on error
+        tracking.mlflow_run_id = mlflow.active_run().info.run_id  # so that later steps resume this run
+        yield tracking

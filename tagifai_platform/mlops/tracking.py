@@ -25,11 +25,13 @@ def data_fingerprint(frame: pd.DataFrame) -> str:
 
 @contextmanager
 def mlflow_step(mlflow):
-    """Close the Dagster run's MLflow run when a step is done with it; the next step resumes it.
+    """Work inside the Dagster run's MLflow run, and close it after; the next step resumes it.
 
     dagster-mlflow's own hook only closes the run after the job's last node, which never runs
     when the gate refuses a challenger, and attaching it loads MLflow into every step.
     """
+    if mlflow.active_run() is None:
+        mlflow.start_run(run_id=mlflow.mlflow_run_id)
     try:
         yield mlflow
     except BaseException:

@@ -7,6 +7,7 @@ import httpx
 
 from tagifai_platform.definitions import build_definitions
 from tagifai_platform.settings import load_settings
+from tagifai_platform_tests.conftest import dagster_instance
 
 FEW_TRIALS = {"ops": {"best_hyperparameters": {"config": {"n_trials": 2}}}}
 
@@ -17,15 +18,10 @@ def trained_home(root, dataset_dir):
     settings = load_settings(
         {"TAGIFAI_HOME": str(root / "home"), "TAGIFAI_SOURCE": str(dataset_dir), "TAGIFAI_TUNING_TRIALS": "2"}
     )
-    (root / "dagster").mkdir()
-    instance = dg.DagsterInstance.local_temp(str(root / "dagster"))
-    result = (
-        build_definitions(settings)
-        .resolve_job_def("end_to_end")
-        .execute_in_process(instance=instance, run_config=FEW_TRIALS)
-    )
-    assert result.success
-    return settings, instance
+    with dagster_instance(root / "dagster") as instance:
+        job = build_definitions(settings).resolve_job_def("end_to_end")
+        assert job.execute_in_process(instance=instance, run_config=FEW_TRIALS).success
+        yield settings, instance
 
 
 def send(service_url: str, texts: list[str], batch: int = 10) -> list[dict]:

@@ -1,0 +1,74 @@
+import time
+
+import optuna
+import pytest
+from optuna.trial import FixedTrial, TrialState
+
+from tagifai_platform.ml.model import DEFAULT_PARAMS, build_pipeline, resolve_params
+from tagifai_platform.ml.tuning import (
+    N_FOLDS,
+    best_params_or_default,
+    default_trial_params,
+    objective,
+    suggest_params,
+)
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def test_the_defaults_are_a_point_of_the_search_space():
+    params = default_trial_params()
+    assert params and all(DEFAULT_PARAMS[name] == value for name, value in params.items())
+    assert suggest_params(FixedTrial(params)) == params
+
+
+def test_each_classifier_draws_only_its_own_regularisation():
+    base = default_trial_params()
+    sgd = suggest_params(FixedTrial({**base, "classifier": "sgd", "alpha": 1e-4}))
+    logistic = suggest_params(FixedTrial({**base, "classifier": "logistic_regression", "C": 10.0}))
+    assert "alpha" in sgd and "C" not in sgd
+    assert "C" in logistic and "alpha" not in logistic
+
+
+def test_three_trials_give_params_the_model_builder_accepts(splits):
+    study = optuna.create_study(
+        direction="maximize",
+        sampler=optuna.samplers.TPESampler(seed=0),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=1),
+    )
+    study.enqueue_trial(default_trial_params())
+    started = time.perf_counter()
+    study.optimize(lambda trial: objective(trial, splits), n_trials=3)
+    seconds_per_trial = (time.perf_counter() - started) / 3
+
+    assert seconds_per_trial < 5, seconds_per_trial  # ~1 s on 2 cores; generous for a busy machine
+    first = study.trials[0]
+    assert first.params == default_trial_params() and first.state == TrialState.COMPLETE
+    assert sorted(first.intermediate_values) == list(range(N_FOLDS))
+    assert 0.8 < first.value <= 1.0
+    params = best_params_or_default(study)
+    assert params == resolve_params(study.best_params)
+    build_pipeline(params)
+
+
+def test_a_pruner_stops_a_trial_after_its_first_fold(splits):
+    study = optuna.create_study(direction="maximize", pruner=optuna.pruners.ThresholdPruner(lower=0.999))
+    study.optimize(lambda trial: objective(trial, splits), n_trials=1)
+    (trial,) = study.trials
+    assert trial.state == TrialState.PRUNED
+    assert list(trial.intermediate_values) == [0]
+    assert best_params_or_default(study) == DEFAULT_PARAMS
+
+
+def test_an_empty_study_falls_back_to_the_defaults():
+    assert best_params_or_default(optuna.create_study(direction="maximize")) == DEFAULT_PARAMS
+
+
+@pytest.mark.parametrize("n_folds", [2, 4])
+def test_objective_reports_once_per_fold(splits, n_folds):
+    trial = FixedTrial(default_trial_params())
+    reported = []
+    trial.report = lambda value, step: reported.append((step, value))
+    value = objective(trial, splits, n_folds=n_folds)
+    assert [step for step, _ in reported] == list(range(n_folds))
+    assert reported[-1][1] == pytest.approx(value)
