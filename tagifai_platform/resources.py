@@ -29,6 +29,7 @@ EXECUTORS = {"in_process": dg.in_process_executor, "multiprocess": dg.multiproce
 
 
 def build_resources(settings: Settings) -> dict:
+    settings.home.mkdir(parents=True, exist_ok=True)  # DuckDB creates its file, not its folder
     registry = ModelRegistryResource(
         tracking_uri=settings.mlflow_tracking_uri, artifact_root=str(settings.mlflow_artifacts)
     )

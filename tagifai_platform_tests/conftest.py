@@ -50,6 +50,15 @@ def labeled(dataset_dir):
     return label_projects(projects, read_tags(str(dataset_dir / "tags.csv"), projects))
 
 
+@pytest.fixture(scope="session")
+def holdout(dataset_dir):
+    """The frozen real holdout in the labeled layout: projects no model ever trains on."""
+    from tagifai_platform.data.sources import read_holdout
+    from tagifai_platform.data.transform import label_holdout
+
+    return label_holdout(read_holdout(str(dataset_dir / "holdout.csv")))
+
+
 @pytest.fixture
 def settings(tmp_path, dataset_dir):
     """Settings for a fresh home under ``tmp_path``, reading the real data set."""

@@ -230,13 +230,7 @@ def retrain(
     tuned = steps.tune(studies.study(STUDY_NAME), training, config.n_trials or studies.trials, mlflow)
     challenger = steps.train_and_register(training, tuned["params"], registry, mlflow, context.run_id)
     evaluation = steps.evaluate_against_champion(
-        challenger["version"],
-        training,
-        holdout_projects,
-        registry,
-        gate_policy(policy),
-        mlflow,
-        reports.write,
+        challenger, holdout_projects, registry, gate_policy(policy), mlflow, reports.write
     )
     outcome = {"version": challenger["version"], "decision": evaluation.record["decision"]}
     if evaluation.promote:

@@ -14,13 +14,9 @@ Feast is imported inside the functions because importing it takes several second
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-# Feast must never phone home; set before feast can be imported by anything below.
-os.environ.setdefault("FEAST_USAGE", "False")
 
 if TYPE_CHECKING:  # pragma: no cover
     from feast import RepoConfig

@@ -16,11 +16,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-os.environ.setdefault("FEAST_USAGE", "False")  # feast must never phone home
+import pandas as pd
 
-import pandas as pd  # noqa: E402
-
-from tagifai_platform.features import repo  # noqa: E402
+from tagifai_platform.features import repo
 
 if TYPE_CHECKING:  # pragma: no cover
     from feast import FeatureStore

@@ -78,7 +78,7 @@ MINIMUM_FUNCTIONALITY = [
 ]
 
 
-def scores(y_true: list[str], y_pred: list[str]) -> dict[str, Any]:
+def weighted_scores(y_true: list[str], y_pred: list[str]) -> dict[str, Any]:
     """Weighted precision, recall and F1 with the row count; ``None`` scores for no rows."""
     if not y_true:
         return {"precision": None, "recall": None, "f1": None, "num_samples": 0}
@@ -115,12 +115,12 @@ def evaluate(model, df: pd.DataFrame) -> dict[str, Any]:
     slices = {}
     for name, selects in SLICES.items():
         rows = selects(df).to_numpy()
-        slices[name] = scores(
+        slices[name] = weighted_scores(
             [t for t, keep in zip(y_true, rows, strict=True) if keep],
             [p for p, keep in zip(y_pred, rows, strict=True) if keep],
         )
     return {
-        "overall": scores(y_true, y_pred),
+        "overall": weighted_scores(y_true, y_pred),
         "per_class": per_class,
         "slices": slices,
         "labels": labels,

@@ -94,7 +94,7 @@ def regression_report_markdown(decision: GateDecision, challenger: dict, champio
     rows = [
         (
             metric,
-            _scores(champion, "overall", metric),
+            _champion_value(champion, "overall", metric),
             challenger["overall"][metric],
             decision.deltas.get(metric),
         )
@@ -103,7 +103,7 @@ def regression_report_markdown(decision: GateDecision, challenger: dict, champio
     rows += [
         (
             f"f1 · {label}",
-            _scores(champion, "per_class", label),
+            _champion_value(champion, "per_class", label),
             scores["f1"],
             decision.class_deltas.get(label),
         )
@@ -112,7 +112,7 @@ def regression_report_markdown(decision: GateDecision, challenger: dict, champio
     rows += [
         (
             f"f1 · slice {name} ({scores['num_samples']} rows)",
-            _scores(champion, "slices", name),
+            _champion_value(champion, "slices", name),
             scores["f1"],
             decision.slice_deltas.get(name),
         )
@@ -135,7 +135,7 @@ def regression_report_markdown(decision: GateDecision, challenger: dict, champio
     return "\n".join(lines) + "\n"
 
 
-def _scores(report: dict | None, section: str, name: str) -> float | None:
+def _champion_value(report: dict | None, section: str, name: str) -> float | None:
     if report is None or name not in report[section]:
         return None
     return report[section][name] if section == "overall" else report[section][name]["f1"]

@@ -192,6 +192,16 @@ def train_model(
     return model
 
 
+def refit(model: TagClassifier, frame: pd.DataFrame) -> TagClassifier:
+    """The same parameters and threshold, fitted on ``frame``.
+
+    Once the splits have chosen the parameters, measured the model and tuned its threshold, the
+    model put in service learns from every labeled project: on ~760 projects the 30 % held out
+    for validation and test cost about two points of holdout F1.
+    """
+    return TagClassifier(params=model.params, threshold=model.threshold).fit(frame["text"], frame["tag"])
+
+
 def predict(model: TagClassifier, texts: Any) -> list[dict[str, Any]]:
     """Tag and per-tag probabilities for each text, as plain JSON-ready values."""
     texts = as_texts(texts)

@@ -7,12 +7,13 @@ point of F1 per project, too coarse to rank neighbouring parameter sets, and the
 is still needed, unseen, to tune the fallback threshold afterwards. The running mean is reported
 after every fold so that a pruner can stop a hopeless trial after its first fold.
 
-The space is deliberately narrow. Cross-validation on ~540 rows is too noisy to tell apart
-choices a point of F1 apart, so the choices that measured a point or more worse on the holdout
-(word bigrams, plain ``char`` n-grams, no class weights, raw term counts, ``modified_huber``) are
-fixed at their better value, as is the longest character n-gram (6: shorter ranges lost a point
-with some classifiers). What is searched is what measured good throughout: word ``min_df``, the
-shortest character n-gram, the character vocabulary cap, and the classifier with its strength.
+The space is deliberately narrow. On this data every choice lands between 0.91 and 0.93 weighted
+F1 on the holdout, and 3-fold cross-validation on ~540 rows is too noisy to rank choices a point
+apart. So everything that measured worse there anywhere (word bigrams or ``min_df`` 2, plain
+``char`` n-grams or n-grams from 2 characters, vocabulary caps, no class weights, raw term
+counts, ``modified_huber``, ``alpha`` under 1e-4) stays fixed at ``DEFAULT_PARAMS``, and the
+search covers what measured at least 0.92 throughout: the longest character n-gram, the
+classifier, and its regularisation strength.
 """
 
 from __future__ import annotations
@@ -32,13 +33,11 @@ N_FOLDS = 3
 def suggest_params(trial) -> dict[str, Any]:
     """Draw one parameter set; ``alpha`` or ``C`` is only drawn for the classifier that uses it."""
     params: dict[str, Any] = {
-        "word_min_df": trial.suggest_int("word_min_df", 1, 2),
-        "char_ngram_min": trial.suggest_int("char_ngram_min", 2, 3),
-        "char_max_features": trial.suggest_categorical("char_max_features", [None, 30000]),
+        "char_ngram_max": trial.suggest_int("char_ngram_max", 5, 6),
         "classifier": trial.suggest_categorical("classifier", ["sgd", "logistic_regression"]),
     }
     if params["classifier"] == "sgd":
-        params["alpha"] = trial.suggest_float("alpha", 5e-5, 5e-4, log=True)
+        params["alpha"] = trial.suggest_float("alpha", 1e-4, 5e-4, log=True)
     else:
         params["C"] = trial.suggest_float("C", 3.0, 30.0, log=True)
     return params

@@ -61,7 +61,6 @@ def gate_policy(policy: PromotionPolicy) -> steps.GatePolicy:
 )
 def evaluate_challenger(
     challenger_model: dict,
-    training_dataset: pd.DataFrame,
     holdout_projects: pd.DataFrame,
     model_registry: ModelRegistryResource,
     policy: PromotionPolicy,
@@ -69,8 +68,7 @@ def evaluate_challenger(
     mlflow: dg.ResourceParam[Any],
 ):
     evaluation = steps.evaluate_against_champion(
-        challenger_model["version"],
-        training_dataset,
+        challenger_model,
         holdout_projects,
         model_registry.registry,
         gate_policy(policy),

@@ -62,15 +62,21 @@ def tune(study, training_dataset: pd.DataFrame, n_trials: int, mlflow) -> dict[s
 def train_and_register(
     training_dataset: pd.DataFrame, params: dict, registry: ModelRegistry, mlflow, dagster_run_id: str
 ) -> dict[str, Any]:
-    """Train with ``params``, log the model to the run's MLflow run and register it as ``challenger``."""
+    """Train, measure on the test split, refit on every labeled row, then log and register it.
+
+    The test scores belong to the model fitted on the train split alone (the refitted one has
+    seen the test rows); the frozen holdout, which no model ever sees, judges the refitted one.
+    """
     import mlflow.sklearn as mlflow_sklearn
 
     from tagifai_platform.ml.evaluation import evaluate
-    from tagifai_platform.ml.model import train_model
+    from tagifai_platform.ml.model import refit, train_model
 
     splits = splits_of(training_dataset)
-    model = train_model(params, splits.train, splits.validation)
-    validation = evaluate(model, splits.validation)["overall"]
+    candidate = train_model(params, splits.train, splits.validation)
+    validation = evaluate(candidate, splits.validation)["overall"]
+    test = evaluate(candidate, splits.test)
+    model = refit(candidate, pd.concat(splits.as_dict().values(), ignore_index=True))
     fingerprint = data_fingerprint(training_dataset)
     with mlflow_step(mlflow):
         mlflow.log_params({f"model.{key}": value for key, value in params.items()})
@@ -90,7 +96,7 @@ def train_and_register(
             "params": params,
             "threshold": model.threshold,
             "code_version": code_version(),
-            "train_rows": len(splits.train),
+            "train_rows": len(training_dataset),
         },
     )
     return {
@@ -100,6 +106,7 @@ def train_and_register(
         "threshold": model.threshold,
         "data_fingerprint": fingerprint,
         "validation": validation,
+        "test": test,
     }
 
 
@@ -133,23 +140,24 @@ class Evaluation:
 
 
 def evaluate_against_champion(
-    version: int,
-    training_dataset: pd.DataFrame,
+    challenger_record: dict[str, Any],
     holdout_projects: pd.DataFrame,
     registry: ModelRegistry,
     policy: GatePolicy,
     mlflow,
     save_picture: Callable[[str, bytes], Path],
 ) -> Evaluation:
-    """Score the challenger on test and holdout, the champion on the same holdout, and decide."""
+    """Score the challenger on the holdout, next to the champion on the same holdout, and decide.
+
+    ``challenger_record`` is what :func:`train_and_register` returned, test scores included.
+    """
     from tagifai_platform.ml.evaluation import behavioural_tests, confusion_matrix_png, evaluate
     from tagifai_platform.ml.gate import decide_promotion, regression_report_markdown
 
-    challenger = registry.get(version)
-    model = registry.load(challenger)
+    version = challenger_record["version"]
+    model = registry.load(registry.get(version))
     holdout = label_holdout(holdout_projects)
-    test = training_dataset[training_dataset["split"] == "test"]
-    scores = {"test": evaluate(model, test), "holdout": evaluate(model, holdout)}
+    scores = {"test": challenger_record["test"], "holdout": evaluate(model, holdout)}
     champion = registry.by_alias(CHAMPION)
     champion_scores = evaluate(registry.load(champion), holdout) if champion else None
     decision = decide_promotion(

@@ -42,20 +42,33 @@ def test_the_asset_graph_has_the_expected_lineage(defs):
         key.to_user_string(): {p.to_user_string() for p in graph.get(key).parent_keys}
         for key in graph.get_all_asset_keys()
     }
-    assert parents["raw_projects"] == set() and parents["raw_tags"] == set()
-    assert parents["labeled_projects"] == {"raw_projects", "raw_tags"}
-    assert parents["holdout_projects"] == set()
+    evaluated_from = {"challenger_model", "holdout_projects"}
+    assert parents == {
+        "raw_projects": set(),
+        "raw_tags": set(),
+        "holdout_projects": set(),
+        "labeled_projects": {"raw_projects", "raw_tags"},
+        "project_features": {"labeled_projects"},
+        "training_dataset": {"labeled_projects", "project_features"},
+        "best_hyperparameters": {"training_dataset"},
+        "challenger_model": {"training_dataset", "best_hyperparameters"},
+        "model_evaluation": evaluated_from,
+        "regression_report": evaluated_from,
+        "champion_model": {"model_evaluation"},
+        "monitoring_report": {"training_dataset", "labeled_projects", "champion_model"},
+    }
     blocking = {check.name for check in graph.asset_check_keys if graph.get_check_spec(check).blocking}
     assert blocking == {
         "raw_projects_suite",
         "raw_tags_suite",
         "labeled_projects_suite",
         "holdout_projects_suite",
+        "challenger_beats_champion",
     }
 
 
 def test_the_whole_code_location_loads():
     from tagifai_platform.definitions import defs
 
-    defs.resolve_all_job_defs()
-    assert {"dataops", "ingest_batch"} <= {job.name for job in defs.resolve_all_job_defs()}
+    jobs = {job.name for job in defs.resolve_all_job_defs()}
+    assert {"dataops", "ingest_batch", "mlops", "end_to_end", "monitor", "policy_engine"} <= jobs

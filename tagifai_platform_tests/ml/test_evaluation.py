@@ -79,8 +79,8 @@ def test_an_empty_frame_is_refused():
         evaluate(LookupModel({}), frame([]))
 
 
-def test_report_on_the_real_holdout_is_json(full_model, holdout_frame):
-    report = evaluate(full_model, holdout_frame)
+def test_report_on_the_real_holdout_is_json(full_model, holdout):
+    report = evaluate(full_model, holdout)
     assert json.loads(json.dumps(report)) == report
     assert report["overall"]["num_samples"] == 191
     assert sum(map(sum, report["confusion_matrix"])) == 191
@@ -88,8 +88,8 @@ def test_report_on_the_real_holdout_is_json(full_model, holdout_frame):
     assert all(scores["num_samples"] > 0 for scores in report["slices"].values())
 
 
-def test_confusion_matrix_is_drawn_as_png(full_model, holdout_frame):
-    picture = confusion_matrix_png(evaluate(full_model, holdout_frame))
+def test_confusion_matrix_is_drawn_as_png(full_model, holdout):
+    picture = confusion_matrix_png(evaluate(full_model, holdout))
     assert picture.startswith(b"\x89PNG\r\n\x1a\n") and len(picture) > 5_000
 
 

@@ -83,8 +83,8 @@ def test_low_confidence_becomes_other_and_threshold_zero_changes_nothing():
     ]
 
 
-def test_threshold_applies_to_a_fitted_model(full_model, holdout_frame):
-    texts = holdout_frame["text"]
+def test_threshold_applies_to_a_fitted_model(full_model, holdout):
+    texts = holdout["text"]
     argmax = full_model.classes_[full_model.predict_proba(texts).argmax(axis=1)]
     assert full_model.threshold == 0.0
     assert (full_model.predict(texts) == argmax).all()
@@ -154,22 +154,22 @@ def test_predict_gives_json_ready_tags_and_probabilities(split_model):
 
 
 @pytest.mark.parametrize("module", [pickle, cloudpickle])
-def test_the_model_survives_pickling(split_model, holdout_frame, module):
+def test_the_model_survives_pickling(split_model, holdout, module):
     restored = module.loads(module.dumps(split_model))
     assert restored.threshold == split_model.threshold
-    assert (restored.predict(holdout_frame["text"]) == split_model.predict(holdout_frame["text"])).all()
-    assert np.allclose(restored.predict_proba(holdout_frame), split_model.predict_proba(holdout_frame))
+    assert (restored.predict(holdout["text"]) == split_model.predict(holdout["text"])).all()
+    assert np.allclose(restored.predict_proba(holdout), split_model.predict_proba(holdout))
 
 
-def test_default_model_reaches_the_quality_bar_on_holdout(full_model, holdout_frame):
+def test_default_model_reaches_the_quality_bar_on_holdout(full_model, holdout):
     """DEFAULT_PARAMS fitted on all labeled projects: weighted F1 on the frozen holdout >= 0.92."""
-    f1 = f1_score(holdout_frame["tag"], full_model.predict(holdout_frame["text"]), average="weighted")
+    f1 = f1_score(holdout["tag"], full_model.predict(holdout["text"]), average="weighted")
     assert f1 >= 0.92, f1
 
 
-def test_pipeline_model_clears_the_promotion_floor_on_holdout(split_model, holdout_frame):
+def test_pipeline_model_clears_the_promotion_floor_on_holdout(split_model, holdout):
     """Trained as the pipeline does (train split, threshold from validation), well above the 0.85 floor."""
-    f1 = f1_score(holdout_frame["tag"], split_model.predict(holdout_frame["text"]), average="weighted")
+    f1 = f1_score(holdout["tag"], split_model.predict(holdout["text"]), average="weighted")
     assert f1 >= 0.88, f1
 
 

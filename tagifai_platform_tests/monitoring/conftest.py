@@ -4,8 +4,6 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tagifai_platform.data.sources import read_holdout
-from tagifai_platform.data.transform import label_holdout
 from tagifai_platform.ml.model import train_model
 from tagifai_platform.ml.splits import split_dataset
 from tagifai_platform.monitoring.drift import build_reference
@@ -26,9 +24,3 @@ def model(splits):
 @pytest.fixture(scope="session")
 def reference(splits, model):
     return build_reference(splits.train, splits.test, model, model_version="1")
-
-
-@pytest.fixture(scope="session")
-def holdout(dataset_dir):
-    """Real projects the model never saw, neither in training nor in the reference set."""
-    return label_holdout(read_holdout(str(dataset_dir / "holdout.csv")))
