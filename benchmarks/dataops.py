@@ -48,8 +48,13 @@ def fresh_env(home: Path, executor: str = "in_process") -> dict:
     dagster_home = home / "dagster"
     dagster_home.mkdir(parents=True)
     shutil.copy(PROJECT_ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
-    return {**os.environ, "TAGIFAI_HOME": str(home), "DAGSTER_HOME": str(dagster_home),
-            "TAGIFAI_SOURCE": str(DATASET_DIR), "TAGIFAI_EXECUTOR": executor}
+    return {
+        **os.environ,
+        "TAGIFAI_HOME": str(home),
+        "DAGSTER_HOME": str(dagster_home),
+        "TAGIFAI_SOURCE": str(DATASET_DIR),
+        "TAGIFAI_EXECUTOR": executor,
+    }
 
 
 def main(repeats: int = 3) -> None:
@@ -58,11 +63,23 @@ def main(repeats: int = 3) -> None:
     for _ in range(repeats):
         with tempfile.TemporaryDirectory() as tmp:
             env = fresh_env(Path(tmp) / "direct")
-            figures["direct"].append(timed([sys.executable, "-c", DIRECT.format(source=str(DATASET_DIR))], env))
+            figures["direct"].append(
+                timed([sys.executable, "-c", DIRECT.format(source=str(DATASET_DIR))], env)
+            )
             figures["job_in_process"].append(timed(job, fresh_env(Path(tmp) / "in_process")))
             figures["job_multiprocess"].append(timed(job, fresh_env(Path(tmp) / "multi", "multiprocess")))
-    print(json.dumps({name: {"median_s": round(sorted(values)[len(values) // 2], 1),
-                             "runs": [round(v, 1) for v in values]} for name, values in figures.items()}, indent=2))
+    print(
+        json.dumps(
+            {
+                name: {
+                    "median_s": round(sorted(values)[len(values) // 2], 1),
+                    "runs": [round(v, 1) for v in values],
+                }
+                for name, values in figures.items()
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -1,5 +1,7 @@
 """Great Expectations suites run as blocking asset checks: a failure stops everything downstream."""
 
+import warnings
+
 import dagster as dg
 import pandas as pd
 
@@ -8,6 +10,10 @@ from tagifai_platform.dataops.assets import without_batch
 from tagifai_platform.dataops.metadata import check_metadata
 from tagifai_platform.dataops.partitions import batches
 from tagifai_platform.dataops.resources import ExpectationsValidator
+
+# Partitioned checks are a Dagster preview feature, and the one that lets a check read the batch it
+# checks: the warning says nothing a user can act on.
+warnings.filterwarnings("ignore", category=dg.PreviewWarning, message="Specifying a partitions_def")
 
 
 def _result(summary) -> dg.AssetCheckResult:
