@@ -29,6 +29,7 @@ lint: $(VENV)/.installed
 benchmark: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml  ## Measure the figures in the README.
 	$(BIN)/python -m benchmarks.dataops
 	$(BIN)/python -m benchmarks.pipeline
+	$(BIN)/python -m benchmarks.serving
 
 lock: $(VENV)/.installed  ## Re-pin the requirements after editing requirements/*.in.
 	$(BIN)/uv pip compile --python-version 3.11 --generate-hashes --no-header --no-annotate -o requirements/requirements.txt requirements/requirements.in

@@ -233,6 +233,13 @@ def retrain(
         challenger, holdout_projects, registry, gate_policy(policy), mlflow, reports.write
     )
     outcome = {"version": challenger["version"], "decision": evaluation.record["decision"]}
+    recent = dataset[dataset["split"] == "recent_eval"]
+    if len(recent):  # the newest labels, kept out of training: how the retrain does on today's data
+        from tagifai_platform.ml.evaluation import evaluate
+
+        outcome["recent_eval"] = evaluate(registry.load(registry.get(challenger["version"])), recent)[
+            "overall"
+        ]
     if evaluation.promote:
         outcome["promotion"] = steps.promote(evaluation.record, registry, context.run_id)
     else:

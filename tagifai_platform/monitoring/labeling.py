@@ -6,6 +6,7 @@ label teaches it most (uncertainty sampling); they are also where a new topic sh
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 
 import pandas as pd
@@ -30,12 +31,17 @@ def labeling_queue(window: pd.DataFrame, size: int, *, exclude_texts: Iterable[s
     )
 
 
+def annotation_id(text: str) -> str:
+    return "annotation-" + hashlib.sha1(text.encode()).hexdigest()[:16]
+
+
 def annotations_as_labeled(annotated: pd.DataFrame) -> pd.DataFrame:
     """Annotated queue rows in the labeled layout, ready for ``compose_retraining_dataset``.
 
     Rows still without a tag are skipped (annotation is done in several sittings). A tag outside
     the model's classes is a labeling mistake to fix, so it fails here rather than teach the model
-    a class it cannot predict. The request id becomes the id, the whole text the title, and the
+    a class it cannot predict. The text's hash becomes the id (a request may carry many texts, and
+    the same text labeled twice is one project), the whole text the title, and the
     request time the creation time, as naive UTC like the projects' dates.
     """
     done = annotated.dropna(subset=["tag"])
@@ -45,7 +51,7 @@ def annotations_as_labeled(annotated: pd.DataFrame) -> pd.DataFrame:
         raise ValueError(f"annotated tags {unknown} are not among {CLASSES}")
     return pd.DataFrame(
         {
-            "id": done["request_id"].astype(str),
+            "id": done["text"].map(annotation_id),
             "created_on": pd.to_datetime(done["logged_at"], utc=True).dt.tz_localize(None),
             "title": done["text"],
             "description": "",

@@ -4,11 +4,14 @@ import time
 
 import dagster as dg
 import httpx
+import pandas as pd
 import pytest
 
 from tagifai_platform.continual.triggers import monitoring_alerts
+from tagifai_platform.ml.model import predict
 from tagifai_platform.monitoring.simulate import in_distribution_texts, shifted_texts
 from tagifai_platform.registry import CHAMPION, ModelRegistry
+from tagifai_platform.serving.prediction_log import PredictionLog, log_path, read_predictions
 from tagifai_platform_tests.continual.conftest import chosen_branch, run_job, send, trained_home
 from tagifai_platform_tests.models import WEAK_PARAMS, register_model
 from tagifai_platform_tests.serving.conftest import Service
@@ -49,7 +52,7 @@ def test_without_traffic_the_engine_continues(drift_home):
     )
 
 
-def test_a_shifted_stream_makes_the_engine_retrain_once_then_inspect(drift_home, tmp_path):
+def test_a_shifted_stream_makes_the_engine_retrain_once_then_inspect(drift_home, holdout, tmp_path):
     settings, instance = drift_home
     service = Service.start(settings, tmp_path)
     try:
@@ -64,24 +67,42 @@ def test_a_shifted_stream_makes_the_engine_retrain_once_then_inspect(drift_home,
     request = alerts_sensor_result(instance, monitored)
     assert isinstance(request, dg.RunRequest) and "input_drift" in request.tags["tagifai/failed_checks"]
 
+    # Annotators label the new-topic requests: they are projects the model has no class for.
+    annotated = read_predictions(settings)[["request_id", "logged_at", "text"]].assign(tag="other")
+    (settings.home / "labeling" / "annotated").mkdir(parents=True)
+    annotated.to_csv(settings.home / "labeling" / "annotated" / "round1.csv", index=False)
+
     engine = run_job(settings, instance, "policy_engine", RETRAIN)
     assert engine.success
     assert chosen_branch(engine) == {"improve", "compose_retraining_dataset", "retrain"}
+    dataset = engine.output_for_node("compose_retraining_dataset")
+    assert set(dataset["split"]) == {"train", "validation", "test", "recent_eval"}
+    assert dataset["text"].isin(annotated["text"]).sum() >= len(annotated.drop_duplicates("text")) - 1
+    assert not dataset["id"].isin(holdout["id"].astype(str)).any(), "the holdout stays frozen"
     decision = engine.output_for_node("update_policy_engine", "improve")
     assert decision["action"] == "improve" and any("drift" in reason for reason in decision["reasons"])
     outcome = engine.output_for_node("retrain")
-    assert outcome["version"] == 2
+    assert outcome["version"] == 2 and outcome["recent_eval"]["num_samples"] > 0
     champion = registry_of(settings).by_alias(CHAMPION)
     if outcome["decision"]["promote"]:
         assert champion.version == 2 and champion.promotion["dagster_run_id"] == engine.run_id
     else:
         assert champion.version == 1 and outcome["regression_report"].endswith(".md")
 
-    # The same drift episode again: the cooldown turns a second retraining into an inspection.
+    # More traffic nobody has labeled yet, then the same drift episode again: the cooldown turns a
+    # second retraining into an inspection, which queues the new requests for annotation.
+    registry = registry_of(settings)
+    served = registry.by_alias(CHAMPION)
+    texts = shifted_texts(30, seed=11)
+    log = PredictionLog(log_path(settings))
+    log.append("after-retrain", served.version, predict(registry.load(served), texts))
+    log.close()
     again = run_job(settings, instance, "policy_engine", RETRAIN)
     assert chosen_branch(again) == {"inspect"}
     inspection = again.output_for_node("inspect")
-    assert inspection["queued"] > 0 and inspection["queue"].endswith(".csv")
+    queue = pd.read_csv(inspection["queue"])
+    assert 0 < len(queue) <= len(set(texts)) and set(queue["text"]) <= set(texts)
+    assert queue["tag"].isna().all() and queue["confidence"].is_monotonic_increasing
 
 
 def test_a_champion_worse_than_its_predecessor_is_rolled_back(

@@ -4,7 +4,12 @@ import pandas as pd
 import pytest
 
 from tagifai_platform.data.schema import LABELED_COLUMNS
-from tagifai_platform.monitoring.labeling import QUEUE_COLUMNS, annotations_as_labeled, labeling_queue
+from tagifai_platform.monitoring.labeling import (
+    QUEUE_COLUMNS,
+    annotation_id,
+    annotations_as_labeled,
+    labeling_queue,
+)
 from tagifai_platform.monitoring.retraining import compose_retraining_dataset
 from tagifai_platform.monitoring.simulate import prediction_rows, shifted_texts
 from tagifai_platform_tests.monitoring.conftest import T0
@@ -51,7 +56,9 @@ def test_annotations_become_labeled_rows_for_the_retraining_set():
     labeled = annotations_as_labeled(annotated)
 
     assert list(labeled.columns) == LABELED_COLUMNS
-    assert labeled["id"].tolist() == ["r3", "r5"] and labeled["tag"].tolist() == ["mlops", "computer-vision"]
+    done = annotated.dropna(subset=["tag"])
+    assert labeled["id"].tolist() == [annotation_id(text) for text in done["text"]]
+    assert labeled["tag"].tolist() == ["mlops", "computer-vision"]
     assert labeled["created_on"].dt.tz is None  # naive UTC, like the projects' dates
     previous = pd.DataFrame(
         [[1, pd.Timestamp("2020-01-01"), "old", "", "other", "old"]], columns=LABELED_COLUMNS
