@@ -19,9 +19,8 @@ DEFAULT_SOURCE = "https://raw.githubusercontent.com/GokuMohandas/Made-With-ML/ma
 QUIET_LIBRARIES = {
     "GX_ANALYTICS_ENABLED": "false",
     "FEAST_USAGE": "False",
-    "MLFLOW_ENABLE_TELEMETRY": "false",
-    "DO_NOT_TRACK": "1",
-    "DAGSTER_DISABLE_TELEMETRY": "1",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "DO_NOT_TRACK": "true",
 }
 
 
