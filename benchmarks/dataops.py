@@ -5,17 +5,14 @@ imports (Great Expectations takes seconds) count the same way they would for a u
 """
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-DATASET_DIR = PROJECT_ROOT.parent / "shared" / "datasets" / "madewithml"
-BIN = Path(sys.executable).parent
+from tagifai_platform_tests.conftest import DATASET_DIR
+from tagifai_platform_tests.e2e.conftest import BIN, PROJECT_ROOT, user_env
 
 DIRECT = """
 import time
@@ -45,16 +42,7 @@ def timed(command: list[str], env: dict) -> float:
 
 
 def fresh_env(home: Path, executor: str = "in_process") -> dict:
-    dagster_home = home / "dagster"
-    dagster_home.mkdir(parents=True)
-    shutil.copy(PROJECT_ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
-    return {
-        **os.environ,
-        "TAGIFAI_HOME": str(home),
-        "DAGSTER_HOME": str(dagster_home),
-        "TAGIFAI_SOURCE": str(DATASET_DIR),
-        "TAGIFAI_EXECUTOR": executor,
-    }
+    return user_env(home, DATASET_DIR, TAGIFAI_EXECUTOR=executor)
 
 
 def main(repeats: int = 3) -> None:

@@ -6,42 +6,23 @@ long the service takes to answer with the new version.
 """
 
 import json
-import os
-import socket
 import statistics
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
 
-from benchmarks.dataops import BIN, DATASET_DIR
+from benchmarks.dataops import DATASET_DIR
 from tagifai_platform.data.sources import read_projects, read_tags
 from tagifai_platform.data.transform import label_projects
 from tagifai_platform.registry import CHAMPION, ModelRegistry
 from tagifai_platform.settings import load_settings
 from tagifai_platform_tests.models import register_model
+from tagifai_platform_tests.serving.conftest import Service
 
 REQUESTS = 300
 TEXT = "Real-time object detection with YOLO on edge devices"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for(url: str, seconds: float = 120) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            httpx.get(url, timeout=2)
-            return
-        except httpx.TransportError:
-            time.sleep(0.2)
-    raise TimeoutError(url)
 
 
 def main() -> None:
@@ -51,21 +32,12 @@ def main() -> None:
         settings = load_settings({"TAGIFAI_HOME": str(Path(tmp) / "home")})
         first = register_model(settings, labeled, champion=True)
         second = register_model(settings, labeled)
-        port = free_port()
-        url = f"http://127.0.0.1:{port}"
         started = time.perf_counter()
-        server = subprocess.Popen(
-            [str(BIN / "tagifai"), "serve", "--port", str(port)],
-            cwd=tmp,
-            env={**os.environ, "TAGIFAI_HOME": str(settings.home)},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        service = Service.start(settings, Path(tmp))
         try:
-            wait_for(f"{url}/health")
             startup = time.perf_counter() - started
             latencies = []
-            with httpx.Client(base_url=url, timeout=30) as client:
+            with httpx.Client(base_url=service.url, timeout=30) as client:
                 for _ in range(REQUESTS):
                     start = time.perf_counter()
                     client.post("/predict", json={"texts": [TEXT]}).raise_for_status()
@@ -78,8 +50,7 @@ def main() -> None:
                     time.sleep(0.05)
                 followed = time.perf_counter() - moved
         finally:
-            server.terminate()
-            server.wait(timeout=30)
+            service.stop()
     quantiles = statistics.quantiles(latencies, n=100)
     print(
         json.dumps(

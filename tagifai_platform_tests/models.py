@@ -2,6 +2,7 @@
 
 from tagifai_platform.ml.model import train_model
 from tagifai_platform.ml.splits import split_dataset
+from tagifai_platform.mlops.steps import model_requirements
 from tagifai_platform.registry import EXPERIMENT_NAME, ModelRegistry
 
 # Twenty word features and twenty character n-grams: a model that is clearly worse.
@@ -19,7 +20,9 @@ def register_model(settings, labeled, params=None, *, champion: bool = False) ->
     model = train_model(params, splits.train, splits.validation)
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     with mlflow.start_run(experiment_id=experiment_id, run_name="registered-by-test") as run:
-        info = mlflow.sklearn.log_model(model, name="model", serialization_format="cloudpickle")
+        info = mlflow.sklearn.log_model(
+            model, name="model", serialization_format="cloudpickle", pip_requirements=model_requirements()
+        )
     version = registry.register(info.model_uri, run.info.run_id, tags={"params": params or {}})
     if champion:
         registry.move_champion(version.version, {"action": "promote", "by": "test"})

@@ -12,10 +12,8 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 
-@pytest.fixture
-def home_env(tmp_path, dataset_dir):
-    """The environment of a user whose TAGIFAI_HOME and DAGSTER_HOME are fresh."""
-    home = tmp_path / "home"
+def user_env(home: Path, source: Path, **settings: str) -> dict:
+    """The environment of a user with a fresh TAGIFAI_HOME, its instance set up as `make` does."""
     dagster_home = home / "dagster"
     dagster_home.mkdir(parents=True)
     shutil.copy(PROJECT_ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
@@ -23,8 +21,14 @@ def home_env(tmp_path, dataset_dir):
         **os.environ,
         "TAGIFAI_HOME": str(home),
         "DAGSTER_HOME": str(dagster_home),
-        "TAGIFAI_SOURCE": str(dataset_dir),
+        "TAGIFAI_SOURCE": str(source),
+        **settings,
     }
+
+
+@pytest.fixture
+def home_env(tmp_path, dataset_dir):
+    return user_env(tmp_path / "home", dataset_dir)
 
 
 def run(command: list[str], env: dict, cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tagifai_platform_tests.e2e.conftest import run
+from tagifai_platform_tests.e2e.conftest import run, user_env
 
 CV_TEXT = "YOLO object detection: real-time bounding boxes for images and video with convolutional networks"
 
@@ -22,22 +22,8 @@ def test_predict_and_evaluate_say_clearly_that_there_is_no_champion(home_env, tm
 @pytest.fixture(scope="module")
 def trained_home(tmp_path_factory, dataset_dir):
     """A home on which `dagster job execute -j end_to_end` has run once, with a few trials."""
-    import os
-    import shutil
-
-    from tagifai_platform_tests.e2e.conftest import PROJECT_ROOT
-
     root = tmp_path_factory.mktemp("e2e")
-    home = root / "home"
-    (home / "dagster").mkdir(parents=True)
-    shutil.copy(PROJECT_ROOT / "dagster.yaml", home / "dagster" / "dagster.yaml")
-    env = {
-        **os.environ,
-        "TAGIFAI_HOME": str(home),
-        "DAGSTER_HOME": str(home / "dagster"),
-        "TAGIFAI_SOURCE": str(dataset_dir),
-        "TAGIFAI_TUNING_TRIALS": "2",
-    }
+    env = user_env(root / "home", dataset_dir, TAGIFAI_TUNING_TRIALS="2")
     result = run(
         ["dagster", "job", "execute", "-m", "tagifai_platform.definitions", "-j", "end_to_end"],
         env,

@@ -20,10 +20,10 @@ import pytest
 
 from tagifai_platform.registry import HOLDOUT_METRICS_TAG, ModelRegistry
 from tagifai_platform.settings import Settings, load_settings
+from tagifai_platform_tests.models import WEAK_PARAMS, register_model
 
 BIN = Path(sys.executable).parent
 STARTUP_SECONDS = 90
-WEAK_PARAMS = {"word_max_features": 5, "char_max_features": 5}
 
 
 @dataclass(frozen=True)
@@ -38,40 +38,19 @@ class ModelHome:
 
 
 @pytest.fixture(scope="session")
-def model_home(tmp_path_factory, labeled) -> ModelHome:
+def model_home(tmp_path_factory, labeled, holdout) -> ModelHome:
     """A home whose registry holds a strong version (champion, with holdout scores) and a weak one."""
-    import mlflow
-    import mlflow.sklearn
-    from sklearn.metrics import accuracy_score, f1_score
-
-    from tagifai_platform.ml.model import DEFAULT_PARAMS, train_model
-    from tagifai_platform.ml.splits import split_dataset
+    from tagifai_platform.ml.evaluation import evaluate
 
     settings = load_settings({"TAGIFAI_HOME": str(tmp_path_factory.mktemp("serving") / "home")})
-    registry = ModelRegistry(settings.mlflow_tracking_uri, settings.mlflow_artifacts)
-    experiment_id = registry.ensure_experiment()
-    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
-    splits = split_dataset(labeled, seed=7)
-    versions = []
-    for params in (DEFAULT_PARAMS, WEAK_PARAMS):
-        model = train_model(params, splits.train, splits.validation)
-        with mlflow.start_run(experiment_id=experiment_id) as run:
-            # Inferring pip requirements takes seconds in a subprocess; loading the model never reads them.
-            info = mlflow.sklearn.log_model(
-                model, name="model", serialization_format="cloudpickle", pip_requirements=[]
-            )
-        versions.append(registry.register(info.model_uri, run.info.run_id, tags={"params": params}))
-        if params is DEFAULT_PARAMS:
-            predicted = model.predict(splits.test["text"])
-            scores = {
-                "f1": f1_score(splits.test["tag"], predicted, average="weighted"),
-                "accuracy": accuracy_score(splits.test["tag"], predicted),
-            }
-            registry.set_tags(versions[-1].version, {HOLDOUT_METRICS_TAG: scores})
-    strong, weak = (version.version for version in versions)
-    registry.move_champion(strong, {"reason": "serving test fixture"})
+    strong = register_model(settings, labeled)
+    weak = register_model(settings, labeled, WEAK_PARAMS)
+    home = ModelHome(settings, strong, weak)
+    scores = evaluate(home.registry.load(home.registry.get(strong)), holdout)["overall"]
+    home.registry.set_tags(strong, {HOLDOUT_METRICS_TAG: scores})
+    home.registry.move_champion(strong, {"reason": "serving test fixture"})
     assert settings.mlflow_artifacts.exists(), "model artifacts belong under the home, never ./mlruns"
-    return ModelHome(settings, strong, weak)
+    return home
 
 
 def free_port() -> int:
