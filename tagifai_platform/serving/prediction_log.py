@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from contextlib import closing
 from datetime import UTC, datetime
@@ -76,11 +77,27 @@ class PredictionLog:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._writing = threading.Lock()
         self._connection = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_SECONDS, check_same_thread=False)
-        self._connection.execute("PRAGMA journal_mode=WAL")
-        # With WAL, NORMAL survives a crash of the service (only a power cut can lose the last
-        # commits) and spares each request an fsync.
-        self._connection.execute("PRAGMA synchronous=NORMAL")
-        self._connection.executescript(SCHEMA)
+        self._prepare()
+
+    def _prepare(self) -> None:
+        """Switch to WAL and create the table, retrying while another process does the same.
+
+        Changing the journal mode needs an exclusive lock, and SQLite answers "database is locked"
+        at once, without its busy handler, when two connections race to set up a new file.
+        """
+        deadline = time.monotonic() + BUSY_TIMEOUT_SECONDS
+        while True:
+            try:
+                self._connection.execute("PRAGMA journal_mode=WAL")
+                # With WAL, NORMAL survives a crash of the service (only a power cut can lose the
+                # last commits) and spares each request an fsync.
+                self._connection.execute("PRAGMA synchronous=NORMAL")
+                self._connection.executescript(SCHEMA)
+                return
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def close(self) -> None:
         with self._writing:
