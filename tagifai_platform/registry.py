@@ -107,14 +107,6 @@ class ModelRegistry:
         self.client.set_registered_model_alias(self.model_name, CHAMPION, str(version))
         return self.get(version)
 
-    def history(self) -> list[ModelVersion]:
-        """Every version that was ever made champion, oldest move first."""
-        versions = [
-            _version(item) for item in self.client.search_model_versions(f"name = '{self.model_name}'")
-        ]
-        moved = [version for version in versions if version.promotion]
-        return sorted(moved, key=lambda version: version.promotion["at"])
-
     def load(self, version: ModelVersion):
         import mlflow.sklearn
 

@@ -43,10 +43,6 @@ class Settings:
         return self.home / "warehouse.duckdb"
 
     @property
-    def dagster_home(self) -> Path:
-        return self.home / "dagster"
-
-    @property
     def mlflow_tracking_uri(self) -> str:
         return f"sqlite:///{self.home / 'mlflow' / 'mlflow.db'}"
 
