@@ -7,9 +7,6 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from tagifai_platform.monitoring.drift import MonitoringThresholds
-from tagifai_platform.monitoring.policy import PolicyDecision, PolicySettings
-
 
 class Warehouse(dg.ConfigurableResource):
     """Read access to stored assets for the policy engine's ops, which are not assets themselves."""
@@ -52,10 +49,15 @@ class MonitoringPolicy(dg.ConfigurableResource):
     rollback_cooldown_hours: float = 24.0 * 14
     rollback_margin: float = 0.05
 
-    def thresholds(self) -> MonitoringThresholds:
+    # The monitoring core imports scipy and sklearn (seconds); every step process loads this module.
+    def thresholds(self):
+        from tagifai_platform.monitoring.drift import MonitoringThresholds
+
         return MonitoringThresholds(min_window_size=self.min_window_size, min_live_f1=self.min_live_f1)
 
-    def policy(self) -> PolicySettings:
+    def policy(self):
+        from tagifai_platform.monitoring.policy import PolicySettings
+
         return PolicySettings(
             improve_cooldown=timedelta(hours=self.improve_cooldown_hours),
             rollback_cooldown=timedelta(hours=self.rollback_cooldown_hours),
@@ -74,7 +76,9 @@ class DecisionLog(dg.ConfigurableResource):
             return []
         return [json.loads(line) for line in path.read_text().splitlines() if line]
 
-    def decisions(self) -> list[PolicyDecision]:
+    def decisions(self) -> list:
+        from tagifai_platform.monitoring.policy import PolicyDecision
+
         return [PolicyDecision.from_dict(record) for record in self.records()]
 
     def append(self, record: dict) -> None:
