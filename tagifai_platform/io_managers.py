@@ -1,7 +1,8 @@
-"""Storage for asset values that are documents, not tables: records as JSON, reports as Markdown.
+"""Where asset values are stored: tables in the DuckDB warehouse, documents as JSON or Markdown.
 
-Tables go to the DuckDB warehouse; parameters, model references, evaluations and reports are
-documents, and plain files keep them readable by people and tools alike (never pickles).
+Parameters, model references, evaluations and reports are documents, and plain files keep them
+readable by people and tools alike (never pickles). Tables are written, audited and published
+through :mod:`tagifai_platform.warehouse`, so a downstream step never reads data whose check failed.
 """
 
 import json
@@ -9,6 +10,9 @@ import os
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
+
+from tagifai_platform.warehouse import SCHEMA, UNPARTITIONED, NotPublished, Warehouse
 
 
 class DocumentIOManager(dg.ConfigurableIOManager):
@@ -38,3 +42,83 @@ class DocumentIOManager(dg.ConfigurableIOManager):
         if text.exists():
             return text.read_text()
         raise FileNotFoundError(f"No stored value at {record.with_suffix('')}: has it been materialized?")
+
+
+# An audited asset names its blocking check here; the warehouse publishes it only when that passes.
+AUDITED_BY = "tagifai/audited_by"
+
+
+def audited_by(check_name: str) -> dict:
+    """Definition metadata for an asset that is read only once ``check_name`` passed."""
+    return {AUDITED_BY: check_name}
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """The DuckDB warehouse, for checks that audit staged versions and readers that report batches."""
+
+    database: str
+
+    @property
+    def warehouse(self) -> Warehouse:
+        return Warehouse(self.database)
+
+    def table(self, name: str) -> pd.DataFrame:
+        """Every published partition of a table, as downstream assets read it."""
+        return self.warehouse.published(name)
+
+    def publication_order(self, name: str) -> list[str]:
+        """The published partitions of a table, the one published longest ago first."""
+        return self.warehouse.publications(name)["partition"].tolist()
+
+    def partition_report(self, name: str, partitions: list[str]) -> dict:
+        """Which partitions a reader of every published one used, and which it did not, and why."""
+        publications = self.warehouse.publications(name)
+        notes = self.warehouse.exclusions(name, partitions)
+        published = set(publications["partition"])
+        return {
+            "used": [
+                {
+                    "partition": row.partition,
+                    "version": row.version,
+                    "published_at": str(row.published_at),
+                    "rows": None if pd.isna(row.rows) else int(row.rows),
+                    **({"note": notes[row.partition]} if row.partition in notes else {}),
+                }
+                for row in publications.itertuples()
+            ],
+            "excluded": {
+                partition: reason for partition, reason in notes.items() if partition not in published
+            },
+        }
+
+
+class WarehouseIOManager(dg.ConfigurableIOManager):
+    """Tables in the DuckDB warehouse: written as a version, read only once published.
+
+    A partition is stored with its rows; a reader of all partitions gets every published one.
+    """
+
+    database: str
+
+    def handle_output(self, context: dg.OutputContext, obj: pd.DataFrame) -> None:
+        asset = context.asset_key.path[-1]
+        check = (context.definition_metadata or {}).get(AUDITED_BY)
+        partition = context.partition_key if context.has_partition_key else UNPARTITIONED
+        Warehouse(self.database).write(
+            asset, obj, version=context.run_id, partition=partition, publish=not check
+        )
+        context.add_output_metadata(
+            {
+                "table": f"{SCHEMA}.{asset}",
+                "version": context.run_id,
+                "published": f"once {check} passes" if check else "yes",
+            }
+        )
+
+    def load_input(self, context: dg.InputContext) -> pd.DataFrame:
+        asset = context.asset_key.path[-1]
+        partitions = context.asset_partition_keys if context.has_asset_partitions else None
+        try:
+            return Warehouse(self.database).published(asset, partitions)
+        except NotPublished as error:
+            raise dg.Failure(f"Nothing to read: {error}") from error

@@ -1,17 +1,16 @@
 """Resources and executor chosen from the settings: the only place that turns settings into I/O."""
 
 import dagster as dg
-from dagster_duckdb_pandas import DuckDBPandasIOManager
 
 from tagifai_platform.continual.resources import (
     DecisionLog,
     LabelingDesk,
     MonitoringPolicy,
     PredictionLogReader,
-    Warehouse,
+    StoredRecords,
 )
 from tagifai_platform.dataops.resources import ExpectationsValidator, ProjectSource
-from tagifai_platform.io_managers import DocumentIOManager
+from tagifai_platform.io_managers import DocumentIOManager, WarehouseIOManager, WarehouseResource
 from tagifai_platform.mlops.resources import (
     FeatureStore,
     ModelRegistryResource,
@@ -24,7 +23,6 @@ from tagifai_platform.registry import EXPERIMENT_NAME
 from tagifai_platform.serving.prediction_log import log_path
 from tagifai_platform.settings import Settings
 
-WAREHOUSE_SCHEMA = "tagifai"
 EXECUTORS = {"in_process": dg.in_process_executor, "multiprocess": dg.multiprocess_executor}
 
 
@@ -34,7 +32,8 @@ def build_resources(settings: Settings) -> dict:
         tracking_uri=settings.mlflow_tracking_uri, artifact_root=str(settings.mlflow_artifacts)
     )
     return {
-        "io_manager": DuckDBPandasIOManager(database=str(settings.warehouse_path), schema=WAREHOUSE_SCHEMA),
+        "io_manager": WarehouseIOManager(database=str(settings.warehouse_path)),
+        "warehouse": WarehouseResource(database=str(settings.warehouse_path)),
         "documents": DocumentIOManager(base_dir=str(settings.records_dir)),
         "source": ProjectSource(location=settings.source, landing=str(settings.landing)),
         "validator": ExpectationsValidator(),
@@ -47,11 +46,7 @@ def build_resources(settings: Settings) -> dict:
             quality_floor=settings.quality_floor,
         ),
         "reports": ReportStore(base_dir=str(settings.reports_dir)),
-        "warehouse": Warehouse(
-            database=str(settings.warehouse_path),
-            schema_name=WAREHOUSE_SCHEMA,
-            documents=str(settings.records_dir),
-        ),
+        "records": StoredRecords(documents=str(settings.records_dir)),
         "predictions": PredictionLogReader(path=str(log_path(settings))),
         "monitoring": MonitoringPolicy(
             window_hours=settings.monitoring_window_hours, min_window_size=settings.monitoring_min_window

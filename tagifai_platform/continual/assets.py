@@ -11,6 +11,7 @@ import dagster as dg
 import pandas as pd
 
 from tagifai_platform.continual.resources import MonitoringPolicy, PredictionLogReader
+from tagifai_platform.io_managers import WarehouseResource
 from tagifai_platform.mlops.resources import ModelRegistryResource, ReportStore
 from tagifai_platform.mlops.steps import splits_of
 from tagifai_platform.mlops.training import DOCUMENTS
@@ -50,12 +51,14 @@ def report_metadata(report, picture: bytes) -> dict:
 
 @dg.asset(group_name=GROUP, io_manager_key=DOCUMENTS, kinds={"scipy"}, deps=[dg.AssetKey("champion_model")])
 def monitoring_report(
+    context: dg.AssetExecutionContext,
     training_dataset: pd.DataFrame,
     labeled_projects: pd.DataFrame,
     predictions: PredictionLogReader,
     model_registry: ModelRegistryResource,
     monitoring: MonitoringPolicy,
     reports: ReportStore,
+    warehouse: WarehouseResource,
 ) -> dg.Output[dict]:
     """Input, prediction and confidence drift and live performance of the champion's recent traffic.
 
@@ -83,6 +86,11 @@ def monitoring_report(
             **report_metadata(report, picture),
             "champion_version": champion.version,
             "drift_plots_path": dg.MetadataValue.path(str(path)),
+            "labels_from_batches": dg.MetadataValue.json(
+                warehouse.partition_report(
+                    "labeled_projects", context.instance.get_dynamic_partitions("batches")
+                )
+            ),
         },
     )
 

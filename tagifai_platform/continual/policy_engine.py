@@ -17,9 +17,10 @@ from tagifai_platform.continual.resources import (
     LabelingDesk,
     MonitoringPolicy,
     PredictionLogReader,
-    Warehouse,
+    StoredRecords,
 )
 from tagifai_platform.dataops.partitions import batches
+from tagifai_platform.io_managers import WarehouseResource
 from tagifai_platform.mlops import steps
 from tagifai_platform.mlops.evaluation import gate_policy
 from tagifai_platform.mlops.resources import (
@@ -62,10 +63,10 @@ def champion_context(registry: ModelRegistry, records: list[dict]) -> dict:
 
 @dg.op(out=dg.Out(io_manager_key=DOCUMENTS))
 def monitoring(
-    warehouse: Warehouse, model_registry: ModelRegistryResource, decision_log: DecisionLog
+    records: StoredRecords, model_registry: ModelRegistryResource, decision_log: DecisionLog
 ) -> dict:
     """The latest monitoring report, with the champion's lineage the rollback rule needs."""
-    report = warehouse.document("monitoring_report")
+    report = records.document("monitoring_report")
     return {
         "report": report["report"],
         "champion": champion_context(model_registry.registry, decision_log.records()),
@@ -178,30 +179,35 @@ def improve(context: dg.OpExecutionContext, decision: dict) -> dict:
 
 @dg.op(out=dg.Out(pd.DataFrame, metadata={"schema": "tagifai"}))
 def compose_retraining_dataset(
-    context: dg.OpExecutionContext, request: dict, warehouse: Warehouse, labeling: LabelingDesk
+    context: dg.OpExecutionContext, request: dict, warehouse: WarehouseResource, labeling: LabelingDesk
 ) -> pd.DataFrame:
-    """The champion's training data kept, new labels (batches and annotations) added, QA'd, rebalanced."""
-    from tagifai_platform.data.transform import union_batches
+    """The champion's training data kept, new labels (batches and annotations) added, QA'd, rebalanced.
+
+    Only published batches are read, and the holdout is kept out by id and by text.
+    """
+    from tagifai_platform.data.transform import label_holdout, union_batches
     from tagifai_platform.monitoring.labeling import annotations_as_labeled
     from tagifai_platform.monitoring.retraining import assign_splits
     from tagifai_platform.monitoring.retraining import compose_retraining_dataset as compose
 
     labeled_projects = warehouse.table("labeled_projects")
     training_dataset = warehouse.table("training_dataset")
-    holdout_projects = warehouse.table("holdout_projects")
-    union = union_batches(labeled_projects, context.instance.get_dynamic_partitions(batches.name))
+    holdout = label_holdout(warehouse.table("holdout_projects"))
+    union = union_batches(labeled_projects, warehouse.publication_order("labeled_projects"))
     trained_on = union["id"].isin(training_dataset["id"])
     arrived = union[~trained_on]
     new_labeled = pd.concat([arrived, annotations_as_labeled(labeling.annotated())], ignore_index=True)
-    dataset, report = compose(
-        union[trained_on], new_labeled, seed=RETRAIN_SEED, holdout_ids=holdout_projects["id"].astype(int)
-    )
+    dataset, report = compose(union[trained_on], new_labeled, seed=RETRAIN_SEED, holdout=holdout)
     dataset = assign_splits(dataset, seed=RETRAIN_SEED)
+    batches_read = warehouse.partition_report(
+        "labeled_projects", context.instance.get_dynamic_partitions(batches.name)
+    )
     context.add_output_metadata(
         {
             "composition": dg.MetadataValue.json(report),
             "rows": len(dataset),
             "reasons": "; ".join(request["reasons"]),
+            "batches": dg.MetadataValue.json(batches_read),
         }
     )
     return dataset
@@ -216,7 +222,7 @@ def retrain(
     context: dg.OpExecutionContext,
     config: RetrainConfig,
     dataset: pd.DataFrame,
-    warehouse: Warehouse,
+    warehouse: WarehouseResource,
     studies: TuningStudies,
     model_registry: ModelRegistryResource,
     policy: PromotionPolicy,
@@ -224,9 +230,16 @@ def retrain(
     mlflow: dg.ResourceParam[Any],
 ) -> dict:
     """Tune, train and gate on the composed dataset exactly as the MLOps assets do; promote only a winner."""
+    from tagifai_platform.data.transform import holdout_overlap, label_holdout
+
     registry = model_registry.registry
     holdout_projects = warehouse.table("holdout_projects")
     training = dataset[dataset["split"].isin(["train", "validation", "test"])]
+    leaked = holdout_overlap(training, label_holdout(holdout_projects))
+    if len(leaked):  # the second line of defence: compose removes them, this refuses to train on any
+        raise dg.Failure(
+            f"The retraining set holds {len(leaked)} holdout projects: {leaked['id'].head(10).tolist()}"
+        )
     tuned = steps.tune(studies.study(STUDY_NAME), training, config.n_trials or studies.trials, mlflow)
     challenger = steps.train_and_register(training, tuned["params"], registry, mlflow, context.run_id)
     evaluation = steps.evaluate_against_champion(

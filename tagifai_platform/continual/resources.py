@@ -8,18 +8,10 @@ import dagster as dg
 import pandas as pd
 
 
-class Warehouse(dg.ConfigurableResource):
-    """Read access to stored assets for the policy engine's ops, which are not assets themselves."""
+class StoredRecords(dg.ConfigurableResource):
+    """Read access to document assets for the policy engine's ops, which are not assets themselves."""
 
-    database: str
-    schema_name: str
     documents: str
-
-    def table(self, name: str) -> pd.DataFrame:
-        import duckdb
-
-        with duckdb.connect(self.database, read_only=True) as connection:
-            return connection.execute(f"select * from {self.schema_name}.{name}").df()
 
     def document(self, name: str) -> dict:
         path = Path(self.documents, f"{name}.json")

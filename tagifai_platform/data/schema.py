@@ -14,3 +14,13 @@ RAW_TAGS = [*CLASSES[:3], "graph-learning", "reinforcement-learning", "time-seri
 # Descriptions are abstracts of a few sentences; anything far longer is a scraping accident.
 MAX_TITLE_LENGTH = 500
 MAX_DESCRIPTION_LENGTH = 10_000
+
+# Ids are plain decimal integers that fit in 64 bits: no sign, spaces or leading zeros, so that one
+# project has exactly one spelling ("0900200" and "900200" would otherwise be two rows of one id).
+ID_PATTERN = r"^(?:0|[1-9][0-9]{0,17})$"
+# ISO 8601 dates and times, with an optional UTC offset; a time without an offset is read as UTC.
+TIMESTAMP_PATTERN = r"^\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?$"
+# At least one character that is not white space.
+NOT_BLANK = r"\S"
+# How far in the future a creation time may be (clocks drift); anything later is a zone mistake.
+FUTURE_TOLERANCE_MINUTES = 5

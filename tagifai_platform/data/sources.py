@@ -75,8 +75,12 @@ def require_columns(frame: pd.DataFrame, expected: list[str], where: str) -> pd.
     return frame
 
 
+def parse_projects(content: bytes, location: str) -> pd.DataFrame:
+    return require_columns(parse_csv(content, location), PROJECT_COLUMNS, location)
+
+
 def read_projects(location: str) -> pd.DataFrame:
-    return require_columns(parse_csv(read_bytes(location), location), PROJECT_COLUMNS, location)
+    return parse_projects(read_bytes(location), location)
 
 
 def read_holdout(location: str) -> pd.DataFrame:
@@ -84,12 +88,16 @@ def read_holdout(location: str) -> pd.DataFrame:
 
 
 def read_tags(location: str, projects: pd.DataFrame) -> pd.DataFrame:
-    """Read tags as ``id,tag``, or as a lone ``tag`` column row-aligned with ``projects``.
+    return parse_tags(read_bytes(location), location, projects)
+
+
+def parse_tags(content: bytes, location: str, projects: pd.DataFrame) -> pd.DataFrame:
+    """Parse tags as ``id,tag``, or as a lone ``tag`` column row-aligned with ``projects``.
 
     The public Made With ML repository ships the second form; ids are taken from the projects
     file so both forms give the same frame.
     """
-    frame = parse_csv(read_bytes(location), location)
+    frame = parse_csv(content, location)
     if list(frame.columns) == ["tag"]:
         if len(frame) != len(projects):
             raise SourceError(

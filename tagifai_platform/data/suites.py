@@ -1,31 +1,48 @@
 """Great Expectations suites for tagifai's data, written as code.
 
 Each builder returns a fresh ``ExpectationSuite``; the raw suites check what arrived, the labeled
-suite checks what the model will learn from (including that no project leaks from the holdout).
+suite checks what the model will learn from (including that no project leaks from the holdout),
+and the training set suite checks it once more where the model reads it. The raw suites refuse
+everything the transform cannot take: ids in one plain spelling, ISO 8601 times that are not in
+the future, titles and descriptions that are not blank. They run on :func:`projects_for_validation`,
+which adds the parsed creation time beside the text that arrived.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
 
 from tagifai_platform.data.schema import (
     CLASSES,
+    FUTURE_TOLERANCE_MINUTES,
     HOLDOUT_COLUMNS,
+    ID_PATTERN,
     LABELED_COLUMNS,
     MAX_DESCRIPTION_LENGTH,
     MAX_TITLE_LENGTH,
+    NOT_BLANK,
     PROJECT_COLUMNS,
     RAW_TAGS,
     TAG_COLUMNS,
+    TIMESTAMP_PATTERN,
 )
+from tagifai_platform.data.transform import parse_timestamps
 
-INTEGER = r"^\s*\d+\s*$"
+PARSED_CREATED_ON = "created_on_utc"
 
 
 def _suite(name: str, expectations: list):
     import great_expectations as gx
 
     return gx.ExpectationSuite(name=name, expectations=expectations)
+
+
+def projects_for_validation(projects: pd.DataFrame) -> pd.DataFrame:
+    """Projects as they arrived, plus their creation time parsed to UTC (null where it does not parse)."""
+    return projects.assign(**{PARSED_CREATED_ON: parse_timestamps(projects["created_on"], errors="coerce")})
 
 
 def _project_expectations(columns: list[str]) -> list:
@@ -43,17 +60,25 @@ def _project_expectations(columns: list[str]) -> list:
     ]
 
 
-def raw_projects_suite():
+def _arrived_project_expectations(columns: list[str]) -> list:
+    """What a file of projects must hold before the transform may read it."""
     import great_expectations.expectations as gxe
 
-    return _suite(
-        "raw_projects",
-        [
-            *_project_expectations(PROJECT_COLUMNS),
-            gxe.ExpectColumnValuesToMatchRegex(column="id", regex=INTEGER),
-            gxe.ExpectColumnValuesToBeDateutilParseable(column="created_on"),
-        ],
-    )
+    latest = datetime.now(UTC).replace(tzinfo=None) + timedelta(minutes=FUTURE_TOLERANCE_MINUTES)
+    return [
+        *_project_expectations([*columns, PARSED_CREATED_ON]),
+        gxe.ExpectColumnValuesToMatchRegex(column="id", regex=ID_PATTERN),
+        gxe.ExpectColumnValuesToMatchRegex(column="created_on", regex=TIMESTAMP_PATTERN),
+        gxe.ExpectColumnValuesToNotBeNull(column=PARSED_CREATED_ON),
+        gxe.ExpectColumnValuesToBeBetween(column=PARSED_CREATED_ON, max_value=latest),
+        gxe.ExpectColumnValuesToMatchRegex(column="title", regex=NOT_BLANK),
+        gxe.ExpectColumnValuesToMatchRegex(column="description", regex=NOT_BLANK),
+    ]
+
+
+def raw_projects_suite():
+    """Run on :func:`projects_for_validation` of a projects file."""
+    return _suite("raw_projects", _arrived_project_expectations(PROJECT_COLUMNS))
 
 
 def raw_tags_suite(project_ids: Iterable[str]):
@@ -66,7 +91,7 @@ def raw_tags_suite(project_ids: Iterable[str]):
             gxe.ExpectTableColumnsToMatchOrderedList(column_list=TAG_COLUMNS),
             gxe.ExpectColumnValuesToNotBeNull(column="id"),
             gxe.ExpectColumnValuesToNotBeNull(column="tag"),
-            gxe.ExpectColumnValuesToMatchRegex(column="id", regex=INTEGER),
+            gxe.ExpectColumnValuesToMatchRegex(column="id", regex=ID_PATTERN),
             gxe.ExpectColumnValuesToBeUnique(column="id"),
             gxe.ExpectColumnValuesToBeInSet(column="tag", value_set=RAW_TAGS),
             gxe.ExpectColumnValuesToBeInSet(column="id", value_set=sorted(set(project_ids))),
@@ -75,30 +100,48 @@ def raw_tags_suite(project_ids: Iterable[str]):
 
 
 def holdout_projects_suite():
+    """Run on :func:`projects_for_validation` of the holdout file."""
     import great_expectations.expectations as gxe
 
     return _suite(
         "holdout_projects",
         [
-            *_project_expectations(HOLDOUT_COLUMNS),
-            gxe.ExpectColumnValuesToMatchRegex(column="id", regex=INTEGER),
-            gxe.ExpectColumnValuesToBeDateutilParseable(column="created_on"),
+            *_arrived_project_expectations(HOLDOUT_COLUMNS),
             gxe.ExpectColumnValuesToNotBeNull(column="tag"),
             gxe.ExpectColumnValuesToBeInSet(column="tag", value_set=CLASSES),
         ],
     )
 
 
-def labeled_projects_suite(holdout_ids: Iterable[int]):
+def _learnable_expectations(holdout: pd.DataFrame) -> list:
+    """Rows a model may learn from: model classes, one row per id and per text, none from the holdout.
+
+    ``holdout`` is in the labeled layout; it is kept apart by id and by text.
+    """
+    import great_expectations.expectations as gxe
+
+    return [
+        gxe.ExpectColumnValuesToNotBeNull(column="text"),
+        gxe.ExpectColumnValuesToNotBeNull(column="tag"),
+        gxe.ExpectColumnValuesToBeInSet(column="tag", value_set=CLASSES),
+        gxe.ExpectColumnValuesToBeUnique(column="id"),
+        gxe.ExpectColumnValuesToBeUnique(column="text"),
+        gxe.ExpectColumnValuesToNotBeInSet(column="id", value_set=sorted({int(i) for i in holdout["id"]})),
+        gxe.ExpectColumnValuesToNotBeInSet(column="text", value_set=sorted(set(holdout["text"]))),
+    ]
+
+
+def labeled_projects_suite(holdout: pd.DataFrame):
+    return _suite(
+        "labeled_projects", [*_project_expectations(LABELED_COLUMNS), *_learnable_expectations(holdout)]
+    )
+
+
+def training_dataset_suite(holdout: pd.DataFrame, expected_rows: int):
+    """The second line of defence, on the rows the model actually reads: all of the union, no more."""
     import great_expectations.expectations as gxe
 
     return _suite(
-        "labeled_projects",
-        [
-            *_project_expectations(LABELED_COLUMNS),
-            gxe.ExpectColumnValuesToNotBeNull(column="tag"),
-            gxe.ExpectColumnValuesToBeInSet(column="tag", value_set=CLASSES),
-            gxe.ExpectColumnValuesToBeUnique(column="text"),
-            gxe.ExpectColumnValuesToNotBeInSet(column="id", value_set=sorted({int(i) for i in holdout_ids})),
-        ],
+        "training_dataset",
+        [gxe.ExpectTableRowCountToEqual(value=expected_rows), *_learnable_expectations(holdout)],
     )

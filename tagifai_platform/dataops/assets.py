@@ -1,51 +1,56 @@
 """The DataOps assets: raw files as they arrived, then the labeled data set the model learns from.
 
 Raw and labeled assets are partitioned by batch and stored in the DuckDB warehouse with a
-``batch`` column, so a bad batch never overwrites a good one and the data set is the union of the
-batches that passed their checks.
+``batch`` column. Each is audited by its blocking check before anything reads it: a batch that
+fails stays in the warehouse for inspection, while its last good version stays the one read, and
+the data set is the union of the batches that passed.
 """
 
 import dagster as dg
 import pandas as pd
 
-from tagifai_platform.data.batches import SOURCE_BATCH
 from tagifai_platform.data.transform import label_projects
 from tagifai_platform.dataops.metadata import frame_metadata
 from tagifai_platform.dataops.partitions import batches
 from tagifai_platform.dataops.resources import ProjectSource
+from tagifai_platform.io_managers import audited_by
 
 GROUP = "dataops"
 BATCH_COLUMN = "batch"
-_STORED_BY_BATCH = {"partition_expr": BATCH_COLUMN}
+# The sensor compares this with the files in the landing folder: what was ingested, not requested.
+FINGERPRINT = "fingerprint"
 _KINDS = {"pandas", "duckdb"}
 
 
-def _raw_out(description: str) -> dg.AssetOut:
+def _raw_out(description: str, check: str) -> dg.AssetOut:
     return dg.AssetOut(
         dagster_type=pd.DataFrame,
         group_name=GROUP,
         description=description,
-        metadata=_STORED_BY_BATCH,
+        metadata=audited_by(check),
         kinds=_KINDS,
     )
 
 
 @dg.multi_asset(
     outs={
-        "raw_projects": _raw_out("Projects of one batch, exactly as they arrived (all text)."),
-        "raw_tags": _raw_out("Tags of one batch, exactly as they arrived (all text)."),
+        "raw_projects": _raw_out(
+            "Projects of one batch, exactly as they arrived (all text).", "raw_projects_suite"
+        ),
+        "raw_tags": _raw_out("Tags of one batch, exactly as they arrived (all text).", "raw_tags_suite"),
     },
     partitions_def=batches,
 )
 def extract_batch(context: dg.AssetExecutionContext, source: ProjectSource):
     """Read a batch's projects and tags together: a lone-column tags file needs the projects' ids."""
     batch = context.partition_key
-    projects, tags = source.read_batch(batch)
+    projects, tags, fingerprint = source.read_batch(batch)
     for kind, frame in (("projects", projects), ("tags", tags)):
+        metadata = frame_metadata(frame, source=source.file_location(batch, kind), batch=batch)
         yield dg.Output(
             frame.assign(**{BATCH_COLUMN: batch}),
             output_name=f"raw_{kind}",
-            metadata=frame_metadata(frame, source=source.file_location(batch, kind), batch=batch),
+            metadata={**metadata, FINGERPRINT: fingerprint},
         )
 
 
@@ -53,7 +58,9 @@ def without_batch(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.drop(columns=[BATCH_COLUMN], errors="ignore")
 
 
-@dg.asset(partitions_def=batches, group_name=GROUP, metadata=_STORED_BY_BATCH, kinds=_KINDS)
+@dg.asset(
+    partitions_def=batches, group_name=GROUP, metadata=audited_by("labeled_projects_suite"), kinds=_KINDS
+)
 def labeled_projects(
     context: dg.AssetExecutionContext, raw_projects: pd.DataFrame, raw_tags: pd.DataFrame
 ) -> dg.Output[pd.DataFrame]:
@@ -67,11 +74,11 @@ def labeled_projects(
     )
 
 
-@dg.asset(group_name=GROUP, kinds=_KINDS)
+@dg.asset(group_name=GROUP, metadata=audited_by("holdout_projects_suite"), kinds=_KINDS)
 def holdout_projects(source: ProjectSource) -> dg.Output[pd.DataFrame]:
     """The frozen evaluation set: never trained on, and checked to stay apart from the labeled data."""
     holdout = source.read_holdout()
     return dg.Output(
         holdout,
-        metadata=frame_metadata(holdout, source=source.file_location(SOURCE_BATCH, "holdout"), batch=None),
+        metadata=frame_metadata(holdout, source=source.holdout_location(), batch=None),
     )

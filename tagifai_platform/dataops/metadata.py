@@ -1,4 +1,4 @@
-"""Materialization metadata shared by the DataOps assets: counts, schema, preview, tag mix."""
+"""Materialization metadata of tables: counts, schema, preview, tag mix."""
 
 from __future__ import annotations
 
@@ -25,21 +25,4 @@ def frame_metadata(frame: pd.DataFrame, *, source: str, batch: str | None) -> di
         metadata["batch"] = batch
     if "tag" in frame.columns:
         metadata["tag_distribution"] = dg.MetadataValue.json(tag_distribution(frame.dropna(subset=["tag"])))
-    return metadata
-
-
-def check_metadata(summary) -> dict:
-    """What a failed suite shows in the UI: each failed expectation, its row count and a sample."""
-    rows = [
-        {
-            "expectation": failure.expectation,
-            "target": failure.target,
-            "unexpected rows": "" if failure.unexpected_count is None else failure.unexpected_count,
-            "sample": failure.error or ", ".join(map(str, failure.sample)),
-        }
-        for failure in summary.failures
-    ]
-    metadata = {"rows": summary.rows, "expectations": summary.evaluated, "failed": len(summary.failures)}
-    if rows:
-        metadata["failures"] = dg.MetadataValue.md(pd.DataFrame(rows).to_markdown(index=False))
     return metadata

@@ -9,7 +9,7 @@ import pandas as pd
 from pydantic import PrivateAttr
 
 from tagifai_platform.data import sources
-from tagifai_platform.data.batches import SOURCE_BATCH, batch_file
+from tagifai_platform.data.batches import SOURCE_BATCH, batch_file, content_fingerprint
 from tagifai_platform.data.validation import ValidationSummary, ephemeral_context, validate_frame
 from tagifai_platform.dataops.partitions import batches
 
@@ -35,12 +35,26 @@ class ProjectSource(dg.ConfigurableResource):
         except FileNotFoundError as error:
             raise sources.SourceError(f"{error} Batch files must stay in TAGIFAI_LANDING.") from error
 
-    def read_batch(self, batch: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-        projects = sources.read_projects(self.file_location(batch, "projects"))
-        return projects, sources.read_tags(self.file_location(batch, "tags"), projects)
+    def describe_location(self, batch: str, kind: str) -> str:
+        """Where a batch's file is, for messages: still right after the file has been removed."""
+        try:
+            return self.file_location(batch, kind)
+        except sources.SourceError:
+            return f"the {kind} file of batch {batch!r} (no longer in {self.landing})"
+
+    def read_batch(self, batch: str) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+        """The batch's projects and tags, and the fingerprint of the bytes they were read from."""
+        projects_at, tags_at = self.file_location(batch, "projects"), self.file_location(batch, "tags")
+        projects_content, tags_content = sources.read_bytes(projects_at), sources.read_bytes(tags_at)
+        projects = sources.parse_projects(projects_content, projects_at)
+        tags = sources.parse_tags(tags_content, tags_at, projects)
+        return projects, tags, content_fingerprint(projects_content, tags_content)
+
+    def holdout_location(self) -> str:
+        return sources.join_location(self.location, "holdout.csv")
 
     def read_holdout(self) -> pd.DataFrame:
-        return sources.read_holdout(sources.join_location(self.location, "holdout.csv"))
+        return sources.read_holdout(self.holdout_location())
 
 
 class ExpectationsValidator(dg.ConfigurableResource):

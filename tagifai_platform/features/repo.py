@@ -35,9 +35,9 @@ TEXT_FEATURES = ("text", "tag")
 COUNT_FEATURES = ("title_word_count", "description_word_count", "text_char_count")
 FEATURES = TEXT_FEATURES + COUNT_FEATURES
 
-# Projects were posted from 2020 onwards; a 50-year ttl keeps every row retrievable for any
-# realistic entity timestamp while still bounding the point-in-time scan (ttl=0 would mean "forever").
-TTL = timedelta(days=365 * 50)
+# A ttl of zero means no lookback limit: a project's features never expire, however old its
+# creation time, so the point-in-time retrieval "as of now" returns every published project.
+TTL = timedelta(0)
 
 REGISTRY_FILE = "registry.db"
 ONLINE_STORE_FILE = "online_store.db"

@@ -2,7 +2,8 @@
 
 Old rows stay (dropping them makes the model forget classes that are quiet this month), new ones
 win where they relabel the same id, and whatever would mislead the model or the evaluation is
-removed: texts labeled two ways, repeats, and anything in the frozen holdout. The most recent new
+removed: texts labeled two ways, repeats, and anything in the frozen holdout (by id or by text: an
+annotated request carrying a holdout project's text is that project under another id). The most recent new
 rows are set aside as a ``recent_eval`` slice, because a retrain prompted by drift must be shown
 to work on the drifted traffic, which the holdout predates.
 
@@ -14,14 +15,13 @@ project ids (integers) and request ids (strings) meet in one column.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from tagifai_platform.data.schema import LABELED_COLUMNS
-from tagifai_platform.data.transform import tag_distribution
+from tagifai_platform.data.transform import holdout_overlap, tag_distribution
 from tagifai_platform.ml.splits import split_dataset
 
 RECENT_EVAL = "recent_eval"
@@ -66,7 +66,7 @@ def compose_retraining_dataset(
     previous: pd.DataFrame,
     new_labeled: pd.DataFrame,
     *,
-    holdout_ids: Iterable[Any],
+    holdout: pd.DataFrame,
     seed: int,
     rebalance: bool = True,
     augment: bool = False,
@@ -90,7 +90,7 @@ def compose_retraining_dataset(
     )
     by_id = combined.drop_duplicates(subset=["id"], keep="last")
 
-    in_holdout = by_id["id"].isin({str(i) for i in holdout_ids})
+    in_holdout = by_id.index.isin(holdout_overlap(by_id, holdout).index)
     outside = by_id[~in_holdout]
     tags_per_text = outside.groupby("text")["tag"].nunique()
     conflicting = outside["text"].isin(tags_per_text.index[tags_per_text > 1])

@@ -23,14 +23,16 @@ def failed(summary) -> set[tuple[str, str]]:
     return {(failure.expectation, failure.target) for failure in summary.failures}
 
 
-def test_the_real_data_meets_every_suite(gx_context, raw, labeled, dataset_dir):
+def test_the_real_data_meets_every_suite(gx_context, raw, labeled, holdout, dataset_dir):
     projects, tags = raw
-    holdout = read_holdout(str(dataset_dir / "holdout.csv"))
+    holdout_file = read_holdout(str(dataset_dir / "holdout.csv"))
+    training = labeled.assign(split="train")
     for frame, suite in [
-        (projects, suites.raw_projects_suite()),
+        (suites.projects_for_validation(projects), suites.raw_projects_suite()),
         (tags, suites.raw_tags_suite(projects["id"])),
-        (labeled, suites.labeled_projects_suite(holdout["id"].astype(int))),
-        (holdout, suites.holdout_projects_suite()),
+        (labeled, suites.labeled_projects_suite(holdout)),
+        (suites.projects_for_validation(holdout_file), suites.holdout_projects_suite()),
+        (training, suites.training_dataset_suite(holdout, expected_rows=len(labeled))),
     ]:
         summary = validate_frame(gx_context, frame, suite)
         assert summary.success, summary.describe()
@@ -56,8 +58,43 @@ def test_the_real_data_meets_every_suite(gx_context, raw, labeled, dataset_dir):
         ),
         (
             lambda p: p.assign(created_on=p["created_on"].where(p.index != 2, "yesterday-ish")),
-            "expect_column_values_to_be_dateutil_parseable",
+            "expect_column_values_to_match_regex",
             "column created_on",
+        ),
+        (
+            lambda p: p.assign(created_on=p["created_on"].where(p.index != 2, "June 2 2021")),
+            "expect_column_values_to_match_regex",
+            "column created_on",
+        ),
+        (
+            lambda p: p.assign(created_on=p["created_on"].where(p.index != 2, "2021-02-30")),
+            "expect_column_values_to_not_be_null",
+            "column created_on_utc",
+        ),
+        (
+            lambda p: p.assign(created_on=p["created_on"].where(p.index != 2, "2027-06-01")),
+            "expect_column_values_to_be_between",
+            "column created_on_utc",
+        ),
+        (
+            lambda p: p.assign(id=p["id"].where(p.index != 1, " " + p["id"][1])),
+            "expect_column_values_to_match_regex",
+            "column id",
+        ),
+        (
+            lambda p: p.assign(id=p["id"].where(p.index != 1, "0" + p["id"][1])),
+            "expect_column_values_to_match_regex",
+            "column id",
+        ),
+        (
+            lambda p: p.assign(id=p["id"].where(p.index != 1, "99999999999999999999")),
+            "expect_column_values_to_match_regex",
+            "column id",
+        ),
+        (
+            lambda p: p.assign(title=p["title"].where(p.index != 0, "   ")),
+            "expect_column_values_to_match_regex",
+            "column title",
         ),
         (
             lambda p: p.assign(description=p["description"].where(p.index != 5, "x" * 1_000_000)),
@@ -80,13 +117,21 @@ def test_the_real_data_meets_every_suite(gx_context, raw, labeled, dataset_dir):
         "null-title",
         "id-not-integer",
         "bad-date",
+        "words-for-a-date",
+        "impossible-date",
+        "future-date",
+        "id-with-space",
+        "id-leading-zero",
+        "id-overflow",
+        "blank-title",
         "1mb-description",
         "column-order",
         "duplicate-text",
     ],
 )
 def test_raw_projects_suite_names_each_problem(gx_context, raw, corrupt, expectation, target):
-    summary = validate_frame(gx_context, corrupt(raw[0].copy()), suites.raw_projects_suite())
+    projects = suites.projects_for_validation(corrupt(raw[0].copy()))
+    summary = validate_frame(gx_context, projects, suites.raw_projects_suite())
     assert (expectation, target) in failed(summary), summary.describe()
     failure = next(f for f in summary.failures if (f.expectation, f.target) == (expectation, target))
     assert failure.unexpected_count in (None, 1, 2) and expectation in summary.describe()
@@ -105,8 +150,28 @@ def test_raw_tags_suite_refuses_unknown_tags_and_orphan_ids(gx_context, raw):
     assert "banana" in summary.describe() and "424242" in summary.describe()
 
 
-def test_labeled_suite_refuses_projects_leaked_from_the_holdout(gx_context, labeled):
-    holdout_ids = labeled["id"].head(3)
-    summary = validate_frame(gx_context, labeled, suites.labeled_projects_suite(holdout_ids))
-    assert failed(summary) == {("expect_column_values_to_not_be_in_set", "column id")}
-    assert summary.failures[0].unexpected_count == 3
+def test_labeled_suite_refuses_projects_leaked_from_the_holdout(gx_context, labeled, holdout):
+    leaked = labeled.head(3)
+    summary = validate_frame(gx_context, labeled, suites.labeled_projects_suite(pd.concat([holdout, leaked])))
+    assert failed(summary) == {
+        ("expect_column_values_to_not_be_in_set", "column id"),
+        ("expect_column_values_to_not_be_in_set", "column text"),
+    }
+    assert [failure.unexpected_count for failure in summary.failures] == [3, 3]
+
+
+def test_a_holdout_project_under_a_new_id_is_refused_by_its_text(gx_context, labeled, holdout):
+    disguised = pd.concat([labeled, holdout.head(2).assign(id=[900001, 900002])], ignore_index=True)
+    for frame, suite in (
+        (disguised, suites.labeled_projects_suite(holdout)),
+        (disguised.assign(split="train"), suites.training_dataset_suite(holdout, expected_rows=len(disguised))),
+    ):
+        summary = validate_frame(gx_context, frame, suite)
+        assert failed(summary) == {("expect_column_values_to_not_be_in_set", "column text")}, summary.describe()
+
+
+def test_the_training_set_suite_counts_the_rows_of_the_union(gx_context, labeled, holdout):
+    summary = validate_frame(
+        gx_context, labeled.assign(split="train"), suites.training_dataset_suite(holdout, len(labeled) + 2)
+    )
+    assert failed(summary) == {("expect_table_row_count_to_equal", "the table")}

@@ -1,0 +1,62 @@
+"""The audit step of write-audit-publish, shared by every domain's blocking checks.
+
+A blocking check reads the version its asset just staged in the warehouse (not the published one
+that downstream steps read), validates it and records the verdict: a pass publishes that version,
+a failure leaves the last good one published and says why, in the UI and in the warehouse.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import dagster as dg
+import pandas as pd
+
+from tagifai_platform.data.validation import ValidationSummary
+from tagifai_platform.warehouse import UNPARTITIONED, Warehouse
+
+
+def check_metadata(summary: ValidationSummary) -> dict:
+    """What a failed suite shows in the UI: each failed expectation, its row count and a sample."""
+    rows = [
+        {
+            "expectation": failure.expectation,
+            "target": failure.target,
+            "unexpected rows": "" if failure.unexpected_count is None else failure.unexpected_count,
+            "sample": failure.error or ", ".join(map(str, failure.sample)),
+        }
+        for failure in summary.failures
+    ]
+    metadata = {"rows": summary.rows, "expectations": summary.evaluated, "failed": len(summary.failures)}
+    if rows:
+        metadata["failures"] = dg.MetadataValue.md(pd.DataFrame(rows).to_markdown(index=False))
+    return metadata
+
+
+def audit(
+    context: dg.AssetCheckExecutionContext,
+    warehouse: Warehouse,
+    asset: str,
+    validate: Callable[[pd.DataFrame], ValidationSummary],
+    where: str,
+) -> dg.AssetCheckResult:
+    """Validate the staged version of ``asset`` (this check's partition) and publish it if it passes.
+
+    ``where`` names what the data came from (a file, a step), so that a failure says where to look.
+    """
+    partition = context.partition_key if context.has_partition_key else UNPARTITIONED
+    staged = warehouse.staged(asset, partition)
+    summary = validate(staged.frame)
+    description = f"{where}: {summary.describe()}"
+    (spec,) = context.check_specs
+    warehouse.audit(staged, checked_by=spec.name, passed=summary.success, description=description)
+    return dg.AssetCheckResult(
+        passed=summary.success,
+        description=description,
+        metadata={
+            **check_metadata(summary),
+            "version": staged.version,
+            "published": summary.success,
+            "source": where,
+        },
+    )

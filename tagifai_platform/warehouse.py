@@ -1,0 +1,313 @@
+"""The DuckDB warehouse, where a table is read only once its audit passed (write, audit, publish).
+
+Every write is kept as a *version* (the run that wrote it) beside the version that is published.
+An asset without a blocking check is published as it is written; an audited asset waits for its
+check, which reads the staged version and publishes it only when it passes. So a batch that fails
+its checks stays in the warehouse for inspection, but nothing downstream reads it, and the last
+good version of that batch stays published.
+
+Layout (schema ``tagifai``), known only to this module:
+
+    <asset>__versions   the rows of every kept version, with ``_partition`` and ``_version``
+    <asset>             a view: the published version of every partition
+    _versions           one row per kept version: when written, how many rows
+    _publications       the published version of each (asset, partition) and when it was published
+    _audits             every audit: version, check, passed, what it said
+
+Timestamps are stored as naive UTC; tz-aware columns are converted on the way in, never shifted by
+the machine's own zone. Plain Python (no Dagster): the IO manager and the resources wrap it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+
+SCHEMA = "tagifai"
+UNPARTITIONED = ""
+_PARTITION, _VERSION = "_partition", "_version"
+
+
+class NotPublished(LookupError):
+    """Asked for data that has no version which passed its audit."""
+
+
+@dataclass(frozen=True)
+class Staged:
+    """The latest version written for one partition of an asset, as its audit sees it."""
+
+    asset: str
+    partition: str
+    version: str
+    frame: pd.DataFrame
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _utc_naive(frame: pd.DataFrame) -> pd.DataFrame:
+    zoned = [name for name, dtype in frame.dtypes.items() if isinstance(dtype, pd.DatetimeTZDtype)]
+    if not zoned:
+        return frame
+    return frame.assign(**{name: frame[name].dt.tz_convert("UTC").dt.tz_localize(None) for name in zoned})
+
+
+def _data(asset: str) -> str:
+    return f'{SCHEMA}."{asset}__versions"'
+
+
+def _published_sql(asset: str) -> str:
+    return (
+        f"select d.* exclude ({_PARTITION}, {_VERSION}) from {_data(asset)} d "
+        f"join {SCHEMA}._publications p on p.asset = '{asset}' "
+        f"and p.partition = d.{_PARTITION} and p.version = d.{_VERSION}"
+    )
+
+
+class Warehouse:
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+
+    @contextlib.contextmanager
+    def _connect(self, read_only: bool = False) -> Iterator:
+        import duckdb
+
+        if read_only and not self.path.exists():
+            raise NotPublished(f"The warehouse {self.path} does not exist yet: run the dataops job first.")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with duckdb.connect(str(self.path), read_only=read_only) as connection:
+            yield connection
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator:
+        with self._connect() as db:
+            db.execute(f"create schema if not exists {SCHEMA}")
+            db.execute(
+                f"create table if not exists {SCHEMA}._versions (asset varchar, partition varchar, "
+                "version varchar, written_at timestamp, rows bigint)"
+            )
+            db.execute(
+                f"create table if not exists {SCHEMA}._publications (asset varchar, partition varchar, "
+                "version varchar, published_at timestamp, primary key (asset, partition))"
+            )
+            db.execute(
+                f"create table if not exists {SCHEMA}._audits (asset varchar, partition varchar, "
+                "version varchar, checked_by varchar, passed boolean, description varchar, "
+                "audited_at timestamp)"
+            )
+            db.execute("begin transaction")
+            try:
+                yield db
+            except BaseException:
+                db.execute("rollback")
+                raise
+            db.execute("commit")
+
+    # -- writing and auditing ------------------------------------------------------------------
+
+    def write(
+        self, asset: str, frame: pd.DataFrame, *, version: str, partition: str = UNPARTITIONED, publish: bool
+    ) -> None:
+        """Store ``frame`` as ``version`` of one partition; every other unpublished version goes."""
+        frame = _utc_naive(frame).reset_index(drop=True)
+        with self._transaction() as db:
+            db.register("incoming", frame)
+            if not self._exists(db, f"{asset}__versions"):
+                db.execute(
+                    f"create table {_data(asset)} as select *, ''::varchar as {_PARTITION}, "
+                    f"''::varchar as {_VERSION} from incoming limit 0"
+                )
+            else:
+                self._add_missing_columns(db, asset, frame)
+            keep = self._published_version(db, asset, partition)
+            db.execute(
+                f"delete from {_data(asset)} where {_PARTITION} = ? and {_VERSION} is distinct from ?",
+                [partition, keep],
+            )
+            db.execute(
+                f"delete from {SCHEMA}._versions "
+                "where asset = ? and partition = ? and version is distinct from ?",
+                [asset, partition, keep],
+            )
+            db.execute(
+                f"insert into {_data(asset)} by name "
+                f"select *, ? as {_PARTITION}, ? as {_VERSION} from incoming",
+                [partition, version],
+            )
+            db.execute(
+                f"insert into {SCHEMA}._versions values (?, ?, ?, ?, ?)",
+                [asset, partition, version, _now(), len(frame)],
+            )
+            db.execute(f'create or replace view {SCHEMA}."{asset}" as {_published_sql(asset)}')
+            if publish:
+                self._publish(db, asset, partition, version)
+            db.unregister("incoming")
+
+    def staged(self, asset: str, partition: str = UNPARTITIONED) -> Staged:
+        """The latest version written for ``partition``, whether or not it is published."""
+        with self._connect(read_only=True) as db:
+            row = db.execute(
+                f"select version from {SCHEMA}._versions where asset = ? and partition = ? "
+                "order by written_at desc limit 1",
+                [asset, partition],
+            ).fetchone()
+            if row is None:
+                raise NotPublished(f"{_name(asset, partition)} has never been written.")
+            frame = db.execute(
+                f"select * exclude ({_PARTITION}, {_VERSION}) from {_data(asset)} "
+                f"where {_PARTITION} = ? and {_VERSION} = ?",
+                [partition, row[0]],
+            ).df()
+        return Staged(asset, partition, row[0], frame)
+
+    def audit(self, staged: Staged, *, checked_by: str, passed: bool, description: str) -> None:
+        """Record what the check said of a staged version: a pass publishes it.
+
+        A failure of the version that is published already (a check run again, say against a new
+        holdout) withdraws it, so that nothing reads it from then on.
+        """
+        with self._transaction() as db:
+            db.execute(
+                f"insert into {SCHEMA}._audits values (?, ?, ?, ?, ?, ?, ?)",
+                [staged.asset, staged.partition, staged.version, checked_by, passed, description, _now()],
+            )
+            if passed:
+                self._publish(db, staged.asset, staged.partition, staged.version)
+            elif self._published_version(db, staged.asset, staged.partition) == staged.version:
+                db.execute(
+                    f"delete from {SCHEMA}._publications where asset = ? and partition = ?",
+                    [staged.asset, staged.partition],
+                )
+
+    def _publish(self, db, asset: str, partition: str, version: str) -> None:
+        previous = self._published_version(db, asset, partition)
+        db.execute(
+            f"insert or replace into {SCHEMA}._publications values (?, ?, ?, ?)",
+            [asset, partition, version, _now()],
+        )
+        if previous is not None and previous != version:  # superseded: nothing reads it any more
+            db.execute(
+                f"delete from {_data(asset)} where {_PARTITION} = ? and {_VERSION} = ?", [partition, previous]
+            )
+            db.execute(
+                f"delete from {SCHEMA}._versions where asset = ? and partition = ? and version = ?",
+                [asset, partition, previous],
+            )
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def published(self, asset: str, partitions: Sequence[str] | None = None) -> pd.DataFrame:
+        """The published rows of ``partitions`` (default: all); unpublished partitions are left out.
+
+        A single partition asked for by name must be published: its reader depends on exactly it.
+        """
+        with self._connect(read_only=True) as db:
+            if not self._exists(db, f"{asset}__versions"):
+                raise NotPublished(f"{asset} has not been materialized yet.")
+            query, parameters = _published_sql(asset), []
+            if partitions is not None:
+                query += f" where d.{_PARTITION} in (select unnest(?))"
+                parameters.append(list(partitions))
+            frame = db.execute(query, parameters).df()
+            if partitions is not None and len(partitions) == 1 and frame.empty:
+                published = self._published_version(db, asset, partitions[0])
+                if published is None:
+                    raise NotPublished(self._why_unpublished(db, asset, partitions[0]))
+        return frame
+
+    def publications(self, asset: str) -> pd.DataFrame:
+        """One row per published partition: version, when it was published, and its row count."""
+        with self._connect(read_only=True) as db:
+            if not self._exists(db, "_publications"):
+                return pd.DataFrame(columns=["partition", "version", "published_at", "rows"])
+            return db.execute(
+                f"select p.partition, p.version, p.published_at, v.rows from {SCHEMA}._publications p "
+                f"left join {SCHEMA}._versions v using (asset, partition, version) "
+                "where p.asset = ? order by p.published_at",
+                [asset],
+            ).df()
+
+    def exclusions(self, asset: str, partitions: Sequence[str]) -> dict[str, str]:
+        """Why each of ``partitions`` is not read as its latest write: never passed, or superseded."""
+        reasons = {}
+        with self._connect(read_only=True) as db:
+            if not self._exists(db, "_versions"):
+                return {partition: "never ingested" for partition in partitions}
+            for partition in partitions:
+                latest = db.execute(
+                    f"select version from {SCHEMA}._versions where asset = ? and partition = ? "
+                    "order by written_at desc limit 1",
+                    [asset, partition],
+                ).fetchone()
+                published = self._published_version(db, asset, partition)
+                if latest is None and published is None:
+                    reasons[partition] = "never ingested"
+                elif published is None:
+                    reasons[partition] = self._why_unpublished(db, asset, partition)
+                elif latest is not None and latest[0] != published:
+                    reasons[partition] = (
+                        f"its latest version ({latest[0]}) is not published "
+                        f"({self._audit_note(db, asset, partition, latest[0])}); "
+                        f"the version of run {published} is read instead"
+                    )
+        return reasons
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def _why_unpublished(self, db, asset: str, partition: str) -> str:
+        latest = db.execute(
+            f"select version from {SCHEMA}._versions where asset = ? and partition = ? "
+            "order by written_at desc limit 1",
+            [asset, partition],
+        ).fetchone()
+        if latest is None:
+            return f"{_name(asset, partition)} has never been written."
+        note = self._audit_note(db, asset, partition, latest[0])
+        return f"{_name(asset, partition)} has no version that passed its checks (run {latest[0]}: {note})."
+
+    @staticmethod
+    def _audit_note(db, asset: str, partition: str, version: str) -> str:
+        audit = db.execute(
+            f"select checked_by, description from {SCHEMA}._audits where asset = ? and partition = ? "
+            "and version = ? and not passed order by audited_at desc limit 1",
+            [asset, partition, version],
+        ).fetchone()
+        if audit is None:
+            return "not audited yet"
+        return f"failed {audit[0]}: {audit[1][:300]}"
+
+    @staticmethod
+    def _published_version(db, asset: str, partition: str) -> str | None:
+        row = db.execute(
+            f"select version from {SCHEMA}._publications where asset = ? and partition = ?",
+            [asset, partition],
+        ).fetchone()
+        return row[0] if row else None
+
+    @staticmethod
+    def _exists(db, table: str) -> bool:
+        return (
+            db.execute(
+                "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+                [SCHEMA, table],
+            ).fetchone()[0]
+            > 0
+        )
+
+    @staticmethod
+    def _add_missing_columns(db, asset: str, frame: pd.DataFrame) -> None:
+        existing = {row[0] for row in db.execute(f"describe {_data(asset)}").fetchall()}
+        for name in frame.columns:
+            if name not in existing:
+                kind = db.execute(f'select typeof("{name}") from incoming limit 1').fetchone()
+                db.execute(f'alter table {_data(asset)} add column "{name}" {kind[0] if kind else "varchar"}')
+
+
+def _name(asset: str, partition: str) -> str:
+    return f"{asset} [{partition}]" if partition else asset
