@@ -101,6 +101,13 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
     database: str
 
     def handle_output(self, context: dg.OutputContext, obj: pd.DataFrame) -> None:
+        if not context.has_asset_key:  # an op's table: one partition per run, read by later steps
+            table, partition = _op_table(context), context.run_id
+            Warehouse(self.database).write(
+                table, obj, version=context.run_id, partition=partition, publish=True
+            )
+            context.add_output_metadata({"table": f"{SCHEMA}.{table}", "partition": partition})
+            return
         asset = context.asset_key.path[-1]
         check = (context.definition_metadata or {}).get(AUDITED_BY)
         partition = context.partition_key if context.has_partition_key else UNPARTITIONED
@@ -116,9 +123,16 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
         )
 
     def load_input(self, context: dg.InputContext) -> pd.DataFrame:
+        if not context.has_asset_key:
+            upstream = context.upstream_output
+            return Warehouse(self.database).published(_op_table(upstream), [upstream.run_id])
         asset = context.asset_key.path[-1]
         partitions = context.asset_partition_keys if context.has_asset_partitions else None
         try:
             return Warehouse(self.database).published(asset, partitions)
         except NotPublished as error:
             raise dg.Failure(f"Nothing to read: {error}") from error
+
+
+def _op_table(context: dg.OutputContext) -> str:
+    return f"{context.step_key}__{context.name}"

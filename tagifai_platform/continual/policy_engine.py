@@ -177,7 +177,7 @@ def improve(context: dg.OpExecutionContext, decision: dict) -> dict:
     return decision
 
 
-@dg.op(out=dg.Out(pd.DataFrame, metadata={"schema": "tagifai"}))
+@dg.op(out=dg.Out(pd.DataFrame))
 def compose_retraining_dataset(
     context: dg.OpExecutionContext, request: dict, warehouse: WarehouseResource, labeling: LabelingDesk
 ) -> pd.DataFrame:

@@ -19,7 +19,9 @@ MAX_DESCRIPTION_LENGTH = 10_000
 # project has exactly one spelling ("0900200" and "900200" would otherwise be two rows of one id).
 ID_PATTERN = r"^(?:0|[1-9][0-9]{0,17})$"
 # ISO 8601 dates and times, with an optional UTC offset; a time without an offset is read as UTC.
-TIMESTAMP_PATTERN = r"^\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?$"
+TIMESTAMP_PATTERN = (
+    r"^\d{4}-\d{2}-\d{2}(?:[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)?(?:Z|[+-]\d{2}(?::?\d{2})?)?$"
+)
 # At least one character that is not white space.
 NOT_BLANK = r"\S"
 # How far in the future a creation time may be (clocks drift); anything later is a zone mistake.

@@ -15,7 +15,9 @@ def drop(folder: Path, *names: str, content: str = "x") -> Path:
 
 
 def test_batch_keys_come_from_the_file_name(tmp_path):
-    landing = drop(tmp_path, "projects_2024-06.csv", "tags_2024-06.csv", "projects-week7.csv", "tags-week7.csv")
+    landing = drop(
+        tmp_path, "projects_2024-06.csv", "tags_2024-06.csv", "projects-week7.csv", "tags-week7.csv"
+    )
     drop(landing, "projects.csv", "tags.csv")
     found = scan_landing(landing)
     assert sorted(batch.key for batch in found.complete) == ["2024-06", "landing", "week7"]
@@ -42,7 +44,10 @@ def test_files_that_name_no_batch_are_reported_with_the_reason(tmp_path, name, r
 
 @pytest.mark.parametrize(
     "names",
-    [("projects-b2.csv", "projects_b2.csv", "tags_b2.csv"), ("projects.csv", "projects_landing.csv", "tags.csv")],
+    [
+        ("projects-b2.csv", "projects_b2.csv", "tags_b2.csv"),
+        ("projects.csv", "projects_landing.csv", "tags.csv"),
+    ],
 )
 def test_two_files_naming_one_batch_refuse_it(tmp_path, names):
     landing = drop(tmp_path, *names)

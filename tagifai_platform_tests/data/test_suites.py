@@ -164,10 +164,15 @@ def test_a_holdout_project_under_a_new_id_is_refused_by_its_text(gx_context, lab
     disguised = pd.concat([labeled, holdout.head(2).assign(id=[900001, 900002])], ignore_index=True)
     for frame, suite in (
         (disguised, suites.labeled_projects_suite(holdout)),
-        (disguised.assign(split="train"), suites.training_dataset_suite(holdout, expected_rows=len(disguised))),
+        (
+            disguised.assign(split="train"),
+            suites.training_dataset_suite(holdout, expected_rows=len(disguised)),
+        ),
     ):
         summary = validate_frame(gx_context, frame, suite)
-        assert failed(summary) == {("expect_column_values_to_not_be_in_set", "column text")}, summary.describe()
+        assert failed(summary) == {("expect_column_values_to_not_be_in_set", "column text")}, (
+            summary.describe()
+        )
 
 
 def test_the_training_set_suite_counts_the_rows_of_the_union(gx_context, labeled, holdout):

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from tagifai_platform.dataops.partitions import batches
+from tagifai_platform.warehouse import Warehouse
 from tagifai_platform_tests.dataops.conftest import check_results, run_job, warehouse_table
 
 BATCH = "2024-06"
@@ -77,6 +78,30 @@ BAD_BATCHES = {
         "expect_column_value_lengths_to_be_between on column description",
     ),
     "orphan-tag-id": (lambda p, t: (p, _with(t, 6, id="424242")), "424242"),
+    "words-for-a-date": (
+        lambda p, t: (_with(p, 2, created_on="June 2 2021"), t),
+        "expect_column_values_to_match_regex on column created_on",
+    ),
+    "two-spellings-of-an-id": (
+        lambda p, t: (_with(p, 1, id="0" + p.loc[0, "id"]), _with(t, 1, id="0" + p.loc[0, "id"])),
+        "expect_column_values_to_match_regex on column id",
+    ),
+    "id-beyond-64-bits": (
+        lambda p, t: (_with(p, 2, id="99999999999999999999"), _with(t, 2, id="99999999999999999999")),
+        "expect_column_values_to_match_regex on column id",
+    ),
+    "id-with-a-space": (
+        lambda p, t: (_with(p, 2, id=" " + p.loc[2, "id"]), t),
+        "expect_column_values_to_match_regex on column id",
+    ),
+    "blank-title": (
+        lambda p, t: (_with(p, 3, title="   "), t),
+        "expect_column_values_to_match_regex on column title",
+    ),
+    "future-date": (
+        lambda p, t: (_with(p, 4, created_on="2027-06-01"), t),
+        "expect_column_values_to_be_between on column created_on_utc",
+    ),
 }
 
 
@@ -98,6 +123,7 @@ def test_a_bad_batch_fails_and_keeps_the_last_good_data(defs, instance, settings
 
     assert not result.success
     assert message in failure_text(result)
+    assert f"_{BATCH}.csv" in failure_text(result), "the message names the file"
     after = warehouse_table(settings, "labeled_projects")
     pd.testing.assert_frame_equal(
         after.sort_values(["batch", "id"]).reset_index(drop=True),
@@ -106,9 +132,20 @@ def test_a_bad_batch_fails_and_keeps_the_last_good_data(defs, instance, settings
     assert (settings.landing / f"projects_{BATCH}.csv").exists() and (
         settings.landing / f"tags_{BATCH}.csv"
     ).exists()
-    if check_results(result):  # the files parsed: the raw rows are in the warehouse for inspection
-        raw = warehouse_table(settings, "raw_projects")
-        assert (raw["batch"] == BATCH).sum() == len(projects)
+    if check_results(result):  # the files parsed: the raw rows are kept for inspection, marked unread
+        warehouse = Warehouse(settings.warehouse_path)
+        staged = warehouse.staged("raw_projects", BATCH)
+        assert staged.version == result.run_id and len(staged.frame) == len(projects)
+        assert "is not published" in warehouse.exclusions("raw_projects", [BATCH])[BATCH]
+    # The next run reads the last good version of the batch, not the failed one.
+    nothing_new = defs.resolve_job_def("ingest_batch").execute_in_process(
+        instance=instance, partition_key=BATCH, asset_selection=[dg.AssetKey("labeled_projects")]
+    )
+    assert nothing_new.success
+    pd.testing.assert_frame_equal(
+        warehouse_table(settings, "labeled_projects").sort_values("id").reset_index(drop=True),
+        before.sort_values("id").reset_index(drop=True),
+    )
 
 
 def test_a_good_batch_joins_the_union_without_touching_others(defs, instance, settings, dataset_dir):

@@ -48,7 +48,7 @@ def test_the_asset_graph_has_the_expected_lineage(defs):
         "raw_tags": set(),
         "holdout_projects": set(),
         "labeled_projects": {"raw_projects", "raw_tags"},
-        "project_features": {"labeled_projects"},
+        "project_features": {"labeled_projects", "holdout_projects"},
         "training_dataset": {"labeled_projects", "project_features"},
         "best_hyperparameters": {"training_dataset"},
         "challenger_model": {"training_dataset", "best_hyperparameters"},
@@ -63,8 +63,34 @@ def test_the_asset_graph_has_the_expected_lineage(defs):
         "raw_tags_suite",
         "labeled_projects_suite",
         "holdout_projects_suite",
+        "training_dataset_suite",
         "challenger_beats_champion",
     }
+
+
+def test_every_audited_table_is_published_by_a_blocking_check_of_its_own(defs):
+    """An asset waiting for a check that does not exist would never be read."""
+    from tagifai_platform.io_managers import AUDITED_BY
+
+    graph = defs.resolve_asset_graph()
+    audited = {
+        key.to_user_string(): graph.get(key).metadata[AUDITED_BY]
+        for key in graph.get_all_asset_keys()
+        if AUDITED_BY in graph.get(key).metadata
+    }
+    checks = {
+        (check.asset_key.to_user_string(), check.name)
+        for check in graph.asset_check_keys
+        if graph.get_check_spec(check).blocking
+    }
+    assert set(audited) == {
+        "raw_projects",
+        "raw_tags",
+        "labeled_projects",
+        "holdout_projects",
+        "training_dataset",
+    }
+    assert set(audited.items()) <= checks
 
 
 def test_the_whole_code_location_loads():

@@ -64,7 +64,7 @@ def test_annotations_become_labeled_rows_for_the_retraining_set():
         [[1, pd.Timestamp("2020-01-01"), "old", "", "other", "old"]], columns=LABELED_COLUMNS
     )
     dataset, report = compose_retraining_dataset(
-        previous, labeled, holdout_ids=[], seed=0, recent_fraction=0.5
+        previous, labeled, holdout=labeled.iloc[:0], seed=0, recent_fraction=0.5
     )
     assert report["added"] == 2 and report["recent_eval"] == 1
 

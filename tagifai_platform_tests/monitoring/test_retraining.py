@@ -59,8 +59,12 @@ NEW = frame(
 )
 
 
+HOLDOUT = frame([(10, "in the holdout", CV)], "2019-01-01")
+NO_HOLDOUT = frame([], "2019-01-01")
+
+
 def compose(**options):
-    return compose_retraining_dataset(PREVIOUS, NEW, holdout_ids=[10], seed=0, **options)
+    return compose_retraining_dataset(PREVIOUS, NEW, holdout=HOLDOUT, seed=0, **options)
 
 
 def test_qa_holdout_and_recent_slice_are_counted():
@@ -108,7 +112,7 @@ def test_augmentation_perturbs_training_rows_only_and_marks_them():
     new = frame([("n1", "recent alpha beta gamma delta", CV)], "2021-01-01")
 
     dataset, report = compose_retraining_dataset(
-        previous, new, holdout_ids=[], seed=1, rebalance=False, augment=True, recent_fraction=1.0
+        previous, new, holdout=NO_HOLDOUT, seed=1, rebalance=False, augment=True, recent_fraction=1.0
     )
 
     augmented = dataset[dataset["origin"] == AUGMENTED]
@@ -127,7 +131,7 @@ def test_the_same_seed_gives_the_same_dataset():
 
 def test_splits_keep_copies_with_their_original_in_training(labeled):
     previous, new = labeled.iloc[:600], labeled.iloc[600:]
-    dataset, report = compose_retraining_dataset(previous, new, holdout_ids=[], seed=3, augment=True)
+    dataset, report = compose_retraining_dataset(previous, new, holdout=NO_HOLDOUT, seed=3, augment=True)
 
     split = assign_splits(dataset, seed=3)
 
