@@ -26,11 +26,13 @@ projects = sources.read_projects(source + "/projects.csv")
 tags = sources.read_tags(source + "/tags.csv", projects)
 holdout = sources.read_holdout(source + "/holdout.csv")
 context = ephemeral_context()
-for frame, suite in [(projects, suites.raw_projects_suite()), (tags, suites.raw_tags_suite(projects["id"])),
-                     (holdout, suites.holdout_projects_suite())]:
+for frame, suite in [(suites.projects_for_validation(projects), suites.raw_projects_suite()),
+                     (tags, suites.raw_tags_suite(projects["id"])),
+                     (suites.projects_for_validation(holdout), suites.holdout_projects_suite())]:
     assert validate_frame(context, frame, suite).success
 labeled = transform.label_projects(projects, tags)
-assert validate_frame(context, labeled, suites.labeled_projects_suite(holdout["id"].astype(int))).success
+holdout = transform.label_holdout(holdout)
+assert validate_frame(context, labeled, suites.labeled_projects_suite(holdout)).success
 print(len(labeled), time.perf_counter() - start)
 """
 

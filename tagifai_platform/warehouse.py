@@ -21,6 +21,7 @@ the machine's own zone. Plain Python (no Dagster): the IO manager and the resour
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,6 +31,7 @@ import pandas as pd
 
 SCHEMA = "tagifai"
 UNPARTITIONED = ""
+LOCK_TIMEOUT_SECONDS = 60
 _PARTITION, _VERSION = "_partition", "_version"
 
 
@@ -76,13 +78,28 @@ class Warehouse:
 
     @contextlib.contextmanager
     def _connect(self, read_only: bool = False) -> Iterator:
-        import duckdb
-
         if read_only and not self.path.exists():
             raise NotPublished(f"The warehouse {self.path} does not exist yet: run the dataops job first.")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with duckdb.connect(str(self.path), read_only=read_only) as connection:
+        with self._open(read_only) as connection:
             yield connection
+
+    def _open(self, read_only: bool):
+        """A connection, waiting while another process holds the file (DuckDB has one writer at a time).
+
+        Steps of one run may run in parallel processes (the multiprocess executor), and each holds
+        the file only for the few statements of one read or write.
+        """
+        import duckdb
+
+        deadline = time.monotonic() + LOCK_TIMEOUT_SECONDS
+        while True:
+            try:
+                return duckdb.connect(str(self.path), read_only=read_only)
+            except duckdb.IOException as error:
+                if "lock" not in str(error).lower() or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator:

@@ -33,3 +33,32 @@ def test_an_unreachable_source_fails_the_extract_step_with_a_hint(home_env, tmp_
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert f"http://127.0.0.1:{port}/datasets/projects.csv" in output and "Set TAGIFAI_SOURCE" in output
+
+
+def test_data_that_failed_its_checks_is_not_trained_on_by_the_next_command(home_env, tmp_path, dataset_dir):
+    """The headline defect, as a user meets it: a failed `dataops`, then `dagster asset materialize`."""
+    import pandas as pd
+
+    from tagifai_platform.warehouse import Warehouse
+    from tagifai_platform_tests.conftest import copy_dataset
+
+    dataops = ["dagster", "job", "execute", "-m", "tagifai_platform.definitions", "-j", "dataops"]
+    assert run(dataops, home_env, cwd=tmp_path).returncode == 0
+
+    leaky = copy_dataset(dataset_dir, tmp_path / "leaky")
+    holdout = pd.read_csv(dataset_dir / "holdout.csv", dtype=str).head(10)
+    projects = pd.read_csv(dataset_dir / "projects.csv", dtype=str)
+    tags = pd.read_csv(dataset_dir / "tags.csv", dtype=str)
+    pd.concat([projects, holdout.drop(columns=["tag"])]).to_csv(leaky / "projects.csv", index=False)
+    pd.concat([tags, holdout[["id", "tag"]]]).to_csv(leaky / "tags.csv", index=False)
+    failed = run(dataops, {**home_env, "TAGIFAI_SOURCE": str(leaky)}, cwd=tmp_path)
+    assert failed.returncode != 0 and "labeled_projects_suite" in failed.stdout + failed.stderr
+
+    materialize = [
+        "dagster", "asset", "materialize", "-m", "tagifai_platform.definitions",
+        "--select", "project_features,training_dataset",
+    ]  # fmt: skip
+    result = run(materialize, home_env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    training = Warehouse(tmp_path / "home" / "warehouse.duckdb").published("training_dataset")
+    assert len(training) == 764 and not training["id"].isin(holdout["id"].astype(int)).any()
