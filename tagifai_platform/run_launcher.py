@@ -23,6 +23,9 @@ from dagster._core.launcher import CheckRunHealthResult, WorkerStatus
 # The executor's first engine event with a pid names the process that orchestrates the run (the
 # in-process executor, or the multiprocess executor's parent); later ones may be step processes.
 PID_KEY = "pid"
+# A process's start time is derived from the boot time, which Linux gives in whole seconds: a live
+# worker may seem to start up to a second after it recorded itself.
+CLOCK_SLACK_SECONDS = 2.0
 
 
 def run_worker(instance: dg.DagsterInstance, run_id: str) -> tuple[int, float] | None:
@@ -42,7 +45,8 @@ def process_alive(pid: int, recorded_at: float) -> bool:
     """
     try:
         process = psutil.Process(pid)
-        return process.create_time() <= recorded_at and process.status() != psutil.STATUS_ZOMBIE
+        started_before = process.create_time() <= recorded_at + CLOCK_SLACK_SECONDS
+        return started_before and process.status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:
         return False
 

@@ -11,7 +11,7 @@ import psutil
 import pytest
 from dagster._core.launcher import WorkerStatus
 
-from tagifai_platform.run_launcher import LocalRunLauncher, process_alive, run_worker
+from tagifai_platform.run_launcher import CLOCK_SLACK_SECONDS, LocalRunLauncher, process_alive, run_worker
 from tagifai_platform_tests.e2e.conftest import PROJECT_ROOT
 
 # A run executing in its own process, as `dagster job execute` runs one: the process the test kills.
@@ -97,4 +97,5 @@ def test_a_run_that_has_not_recorded_its_process_yet_is_taken_as_running(instanc
 def test_a_recycled_process_id_is_not_taken_for_the_run():
     created = psutil.Process().create_time()
     assert process_alive(os.getpid(), recorded_at=time.time())
-    assert not process_alive(os.getpid(), recorded_at=created - 1), "the recorded process predates this one"
+    recorded_before = created - CLOCK_SLACK_SECONDS - 1
+    assert not process_alive(os.getpid(), recorded_at=recorded_before), "the recorded one predates this one"
