@@ -22,9 +22,9 @@ def _registry(settings: Settings) -> ModelRegistry:
 
 
 def _champion(settings: Settings) -> tuple[ModelVersion, object]:
-    if not Path(settings.mlflow_tracking_uri.removeprefix("sqlite:///")).exists():
-        raise CliError(NO_CHAMPION)
     registry = _registry(settings)
+    if not registry.database.exists():
+        raise CliError(NO_CHAMPION)
     champion = registry.by_alias(CHAMPION)
     if champion is None:
         raise CliError(NO_CHAMPION)
@@ -59,11 +59,7 @@ def evaluate(args, settings: Settings) -> dict:
 
 def status(args, settings: Settings) -> dict:
     registry = _registry(settings)
-    champion = (
-        registry.by_alias(CHAMPION)
-        if Path(settings.mlflow_tracking_uri.removeprefix("sqlite:///")).exists()
-        else None
-    )
+    champion = registry.by_alias(CHAMPION) if registry.database.exists() else None
     return {
         "home": str(settings.home),
         "champion": None

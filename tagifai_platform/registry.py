@@ -4,11 +4,18 @@
 promotion (and, later, rollback) is written on the version it moved to, as tags, so that the
 history needed to undo it lives in MLflow itself. Plain Python: the CLI and the prediction
 service use it without Dagster.
+
+MLflow records artifact locations as absolute paths. A home that was copied or moved would keep
+reading and writing the models of the folder it came from, so opening the registry first points
+the store's recorded locations at this home's artifacts (:func:`relocate_artifacts`).
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import sqlite3
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +27,16 @@ CHAMPION = "champion"
 CHALLENGER = "challenger"
 HOLDOUT_METRICS_TAG = "holdout_metrics"
 PROMOTION_TAG = "promotion"
+
+# Where MLflow's SQL store keeps absolute artifact locations (checked against MLflow 3's schema by
+# the tests: a copied home whose champion loads and whose new model lands in the copy).
+LOCATION_COLUMNS = (
+    ("experiments", "artifact_location"),
+    ("runs", "artifact_uri"),
+    ("logged_models", "artifact_location"),
+    ("model_versions", "source"),
+    ("model_versions", "storage_location"),
+)
 
 
 @dataclass(frozen=True)
@@ -51,11 +68,17 @@ class ModelRegistry:
         self._client = None
 
     @property
+    def database(self) -> Path:
+        """The SQLite file behind the tracking and registry URI."""
+        return Path(self.tracking_uri.removeprefix("sqlite:///"))
+
+    @property
     def client(self):
         if self._client is None:
             from mlflow import MlflowClient
 
-            Path(self.tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+            self.database.parent.mkdir(parents=True, exist_ok=True)
+            relocate_artifacts(self.database, self.artifact_root)
             self._client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
         return self._client
 
@@ -113,6 +136,37 @@ class ModelRegistry:
         mlflow.set_tracking_uri(self.tracking_uri)
         mlflow.set_registry_uri(self.tracking_uri)
         return mlflow.sklearn.load_model(version.source)
+
+
+def relocate_artifacts(database: Path, artifact_root: Path, experiment: str = EXPERIMENT_NAME) -> str | None:
+    """Point the store's artifact locations at ``artifact_root`` if they name another folder.
+
+    The experiment records where its artifacts were when it was created; when that is not
+    ``artifact_root``, the home was copied or moved, and every location under the old folder
+    (experiment, runs, logged models, model versions) is rewritten to the same place under the new
+    one. Idempotent, and a no-op for a home that never moved. Returns the old folder, if any.
+    """
+    if not database.exists():
+        return None
+    new = Path(artifact_root).as_uri()
+    with closing(sqlite3.connect(database)) as connection, connection:
+        tables = {name for (name,) in connection.execute("select name from sqlite_master")}
+        if "experiments" not in tables:  # a new store whose tables MLflow is still creating
+            return None
+        found = connection.execute(
+            "select artifact_location from experiments where name = ?", (experiment,)
+        ).fetchone()
+        old = found[0] if found else new
+        if old == new or not old.startswith("file:"):
+            return None
+        for table, column in (location for location in LOCATION_COLUMNS if location[0] in tables):
+            connection.execute(
+                f"update {table} set {column} = ? || substr({column}, ?) "
+                f"where {column} = ? or substr({column}, 1, ?) = ?",
+                (new, len(old) + 1, old, len(old) + 1, old + "/"),
+            )
+    logging.getLogger(__name__).warning(f"MLflow artifacts recorded under {old} now point to {new}")
+    return old
 
 
 def _tag(value: Any) -> str:

@@ -9,6 +9,9 @@ monitoring_job = dg.define_asset_job(
     "monitor",
     selection=dg.AssetSelection.assets(monitoring_report),
     description="Compare the champion's recent predictions with its training reference.",
+    # A monitoring run takes seconds; one that hangs (a locked store) is stopped before the next
+    # hourly tick queues behind it. Run monitoring enforces the tag (dagster.yaml).
+    tags={"dagster/max_runtime": str(30 * 60)},
 )
 
 monitoring_schedule = dg.ScheduleDefinition(

@@ -7,7 +7,7 @@ otherwise discover in Python files. Everything lives under one directory chosen 
 
     <repo_dir>/registry.db              file registry
     <repo_dir>/online_store.db          sqlite online store
-    <repo_dir>/data/projects.parquet    offline store (file source)
+    <repo_dir>/data/projects.parquet    offline store (file source, recorded relative to the repo)
 
 Feast is imported inside the functions because importing it takes several seconds.
 """
@@ -80,8 +80,12 @@ def repo_config(repo_dir: Path) -> RepoConfig:
     )
 
 
-def definitions(repo_dir: Path) -> list[Any]:
-    """The objects to ``store.apply``: project, entity, parquet source and the feature view."""
+def definitions() -> list[Any]:
+    """The objects to ``store.apply``: project, entity, parquet source and the feature view.
+
+    The source's path is relative, and Feast resolves it against the store's ``repo_path``: the
+    registry then names no folder, so a copied or moved home reads its own parquet file.
+    """
     from feast import Entity, FeatureView, Field, FileSource, Project, ValueType
     from feast.types import Int64, String
 
@@ -94,7 +98,7 @@ def definitions(repo_dir: Path) -> list[Any]:
     )
     source = FileSource(
         name=SOURCE,
-        path=str(offline_path(repo_dir)),
+        path=str(OFFLINE_FILE),
         timestamp_field=TIMESTAMP_FIELD,
         created_timestamp_column=CREATED_FIELD,
         description="Labeled projects with pandas-derived features",

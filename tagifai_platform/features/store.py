@@ -94,7 +94,7 @@ def publish_features(store: FeatureStore, labeled: pd.DataFrame) -> dict[str, An
     frame.to_parquet(partial, index=False)
     os.replace(partial, path)
 
-    store.apply(repo.definitions(repo_dir))
+    store.apply(repo.definitions())
 
     end = datetime.now(UTC)
     if len(frame):

@@ -24,19 +24,34 @@ class FeatureStore(dg.ConfigurableResource):
 
 
 class TuningStudies(dg.ConfigurableResource):
-    """Optuna studies persisted in SQLite, so a later run resumes the same study."""
+    """Optuna studies persisted in SQLite, so a later run resumes the same study.
+
+    Each running trial records a heartbeat every ``heartbeat_seconds``. A trial whose process died
+    stays RUNNING in the store; once its last heartbeat is ``grace_seconds`` old, Optuna marks it
+    FAILED before the study's next trial (``fail_stale_trials``). A heartbeat, rather than failing
+    every RUNNING trial on resume, leaves alone the trials of another run tuning at the same time.
+    """
 
     storage: str
     trials: int = 12
     seed: int = 42
+    heartbeat_seconds: int = 10
+    grace_seconds: int = 30
 
     def study(self, name: str):
+        import warnings
+
         import optuna
 
         Path(self.storage.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        with warnings.catch_warnings():  # the heartbeat is marked experimental since Optuna 2.9
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            storage = optuna.storages.RDBStorage(
+                self.storage, heartbeat_interval=self.heartbeat_seconds, grace_period=self.grace_seconds
+            )
         return optuna.create_study(
             study_name=name,
-            storage=self.storage,
+            storage=storage,
             direction="maximize",
             load_if_exists=True,
             sampler=optuna.samplers.TPESampler(seed=self.seed),

@@ -34,13 +34,16 @@ def splits_of(training_dataset: pd.DataFrame):
 def tune(study, training_dataset: pd.DataFrame, n_trials: int, mlflow) -> dict[str, Any]:
     """Run ``n_trials`` more trials of the persisted study; every trial becomes a nested MLflow run."""
     import optuna
+    from optuna.trial import TrialState
 
     from tagifai_platform.ml.tuning import best_params_or_default, default_trial_params, objective
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     splits = splits_of(training_dataset)
     earlier = len(study.trials)
-    if earlier == 0:  # the known-good defaults go first, so tuning can only improve on them
+    # The known-good defaults go first, so tuning can only improve on them; again if the process
+    # that was trying them died, or every earlier trial failed.
+    if not any(trial.state in (TrialState.COMPLETE, TrialState.WAITING) for trial in study.trials):
         study.enqueue_trial(default_trial_params())
     with mlflow_step(mlflow):
         study.optimize(

@@ -1,6 +1,10 @@
-"""What the MLOps assets write to MLflow besides the model: one nested run per Optuna trial."""
+"""What the MLOps assets write to MLflow besides the model: one nested run per Optuna trial.
+
+Plus the clean-up of what a dead run leaves: its MLflow run, and any nested run, still RUNNING.
+"""
 
 import hashlib
+from collections.abc import Callable
 from contextlib import contextmanager
 
 import pandas as pd
@@ -38,3 +42,30 @@ def mlflow_step(mlflow):
         mlflow.end_run(status="FAILED")
         raise
     mlflow.end_run()
+
+
+DAGSTER_RUN_TAG = "dagster_run_id"  # set by dagster-mlflow on the run it starts for a Dagster run
+PARENT_RUN_TAG = "mlflow.parentRunId"
+
+
+def end_orphaned_runs(client, experiment_id: str, dagster_run_over: Callable[[str], bool]) -> list[str]:
+    """End as KILLED the MLflow runs left RUNNING by a Dagster run that is over, nested runs included.
+
+    A run worker that is killed never ends its MLflow run, which then shows as live in the MLflow
+    UI for ever. ``dagster_run_over`` says whether a Dagster run id names a finished run (failed,
+    canceled or succeeded); the MLflow runs of a Dagster run still in progress are left alone.
+    Returns the ids of the MLflow runs ended.
+    """
+    running = client.search_runs([experiment_id], filter_string="attributes.status = 'RUNNING'")
+
+    def owner(run) -> str | None:
+        """The Dagster run id of an MLflow run, or of the run it is nested in."""
+        parent = run.data.tags.get(PARENT_RUN_TAG)
+        return run.data.tags.get(DAGSTER_RUN_TAG) or (owner(client.get_run(parent)) if parent else None)
+
+    orphans = [
+        run.info.run_id for run in running if (dagster_run := owner(run)) and dagster_run_over(dagster_run)
+    ]
+    for run_id in orphans:
+        client.set_terminated(run_id, status="KILLED")
+    return orphans

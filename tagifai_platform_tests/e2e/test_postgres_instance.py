@@ -45,6 +45,8 @@ def test_the_dataops_job_runs_on_a_postgres_instance(tmp_path, dataset_dir, monk
             monkeypatch.setenv(name, env[name])
         with dg.DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
             assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+            assert instance.run_monitoring_enabled and instance.run_retries_enabled
+            assert not instance.run_retries_retry_on_asset_or_op_failure
             runs = instance.get_runs(dg.RunsFilter(job_name="dataops"))
             assert len(runs) == 1 and runs[0].status == dg.DagsterRunStatus.SUCCESS
             assert instance.get_latest_materialization_event(dg.AssetKey("labeled_projects")) is not None

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tagifai_platform_tests.e2e.conftest import run, user_env
+from tagifai_platform_tests.e2e.conftest import run
 
 CV_TEXT = "YOLO object detection: real-time bounding boxes for images and video with convolutional networks"
 
@@ -17,22 +17,6 @@ def test_predict_and_evaluate_say_clearly_that_there_is_no_champion(home_env, tm
         result = run(command, home_env, cwd=tmp_path)
         assert result.returncode == 1 and "No champion model yet" in result.stderr
         assert "Traceback" not in result.stderr
-
-
-@pytest.fixture(scope="module")
-def trained_home(tmp_path_factory, dataset_dir):
-    """A home on which `dagster job execute -j end_to_end` has run once, with a few trials."""
-    root = tmp_path_factory.mktemp("e2e")
-    env = user_env(root / "home", dataset_dir, TAGIFAI_TUNING_TRIALS="2")
-    result = run(
-        ["dagster", "job", "execute", "-m", "tagifai_platform.definitions", "-j", "end_to_end"],
-        env,
-        cwd=root,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert sorted(path.name for path in root.iterdir()) == ["home"], "nothing lands in the working directory"
-    return env, root
 
 
 def test_predict_prints_the_champions_tag_and_probabilities(trained_home):

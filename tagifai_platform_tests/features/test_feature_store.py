@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -131,3 +132,18 @@ def test_republish_is_idempotent(published, labeled):
     frame = training_frame(store, entity_frame(labeled["id"], pd.Timestamp.now(tz="UTC")))
     assert len(frame) == 764 and frame["tag"].notna().all()
     assert sorted(p.name for p in repo_dir.iterdir()) == ["data", "online_store.db", "registry.db"]
+
+
+def test_a_copied_store_reads_its_own_files_once_the_original_is_gone(labeled, tmp_path):
+    from tagifai_platform.features import feature_store
+
+    original, copy = tmp_path / "original" / "feast", tmp_path / "copy" / "feast"
+    publish_features(feature_store(original), labeled.head(30))
+    shutil.copytree(original, copy)
+    shutil.rmtree(original)
+
+    store = feature_store(copy)
+    frame = training_frame(store, entity_frame(labeled["id"].head(30), pd.Timestamp.now(tz="UTC")))
+    assert frame["text"].tolist() == labeled["text"].head(30).tolist()
+    assert online_features(store, labeled["id"].head(3))["text"].notna().all()
+    assert not original.exists()
