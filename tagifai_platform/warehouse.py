@@ -169,19 +169,15 @@ class Warehouse:
     def staged(self, asset: str, partition: str = UNPARTITIONED) -> Staged:
         """The latest version written for ``partition``, whether or not it is published."""
         with self._connect(read_only=True) as db:
-            row = db.execute(
-                f"select version from {SCHEMA}._versions where asset = ? and partition = ? "
-                "order by written_at desc limit 1",
-                [asset, partition],
-            ).fetchone()
-            if row is None:
+            version = self._latest_version(db, asset, partition)
+            if version is None:
                 raise NotPublished(f"{_name(asset, partition)} has never been written.")
             frame = db.execute(
                 f"select * exclude ({_PARTITION}, {_VERSION}) from {_data(asset)} "
                 f"where {_PARTITION} = ? and {_VERSION} = ?",
-                [partition, row[0]],
+                [partition, version],
             ).df()
-        return Staged(asset, partition, row[0], frame)
+        return Staged(asset, partition, version, frame)
 
     def audit(self, staged: Staged, *, checked_by: str, passed: bool, description: str) -> None:
         """Record what the check said of a staged version: a pass publishes it.
@@ -257,20 +253,16 @@ class Warehouse:
             if not self._exists(db, "_versions"):
                 return {partition: "never ingested" for partition in partitions}
             for partition in partitions:
-                latest = db.execute(
-                    f"select version from {SCHEMA}._versions where asset = ? and partition = ? "
-                    "order by written_at desc limit 1",
-                    [asset, partition],
-                ).fetchone()
+                latest = self._latest_version(db, asset, partition)
                 published = self._published_version(db, asset, partition)
                 if latest is None and published is None:
                     reasons[partition] = "never ingested"
                 elif published is None:
                     reasons[partition] = self._why_unpublished(db, asset, partition)
-                elif latest is not None and latest[0] != published:
+                elif latest is not None and latest != published:
                     reasons[partition] = (
-                        f"its latest version ({latest[0]}) is not published "
-                        f"({self._audit_note(db, asset, partition, latest[0])}); "
+                        f"its latest version ({latest}) is not published "
+                        f"({self._audit_note(db, asset, partition, latest)}); "
                         f"the version of run {published} is read instead"
                     )
         return reasons
@@ -278,15 +270,11 @@ class Warehouse:
     # -- helpers ---------------------------------------------------------------------------------
 
     def _why_unpublished(self, db, asset: str, partition: str) -> str:
-        latest = db.execute(
-            f"select version from {SCHEMA}._versions where asset = ? and partition = ? "
-            "order by written_at desc limit 1",
-            [asset, partition],
-        ).fetchone()
+        latest = self._latest_version(db, asset, partition)
         if latest is None:
             return f"{_name(asset, partition)} has never been written."
-        note = self._audit_note(db, asset, partition, latest[0])
-        return f"{_name(asset, partition)} has no version that passed its checks (run {latest[0]}: {note})."
+        note = self._audit_note(db, asset, partition, latest)
+        return f"{_name(asset, partition)} has no version that passed its checks (run {latest}: {note})."
 
     @staticmethod
     def _audit_note(db, asset: str, partition: str, version: str) -> str:
@@ -298,6 +286,15 @@ class Warehouse:
         if audit is None:
             return "not audited yet"
         return f"failed {audit[0]}: {audit[1][:300]}"
+
+    @staticmethod
+    def _latest_version(db, asset: str, partition: str) -> str | None:
+        row = db.execute(
+            f"select version from {SCHEMA}._versions where asset = ? and partition = ? "
+            "order by written_at desc limit 1",
+            [asset, partition],
+        ).fetchone()
+        return row[0] if row else None
 
     @staticmethod
     def _published_version(db, asset: str, partition: str) -> str | None:

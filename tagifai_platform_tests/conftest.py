@@ -93,3 +93,16 @@ def copy_dataset(dataset_dir: Path, target: Path, names=("projects.csv", "tags.c
     for name in names:
         shutil.copy(dataset_dir / name, target / name)
     return target
+
+
+def leaky_source(dataset_dir: Path, target: Path, rows: int = 10):
+    """A copy of the data set whose projects and tags also hold the first ``rows`` holdout projects."""
+    import pandas as pd
+
+    copy_dataset(dataset_dir, target)
+    holdout = pd.read_csv(dataset_dir / "holdout.csv", dtype=str).head(rows)
+    projects = pd.read_csv(dataset_dir / "projects.csv", dtype=str)
+    tags = pd.read_csv(dataset_dir / "tags.csv", dtype=str)
+    pd.concat([projects, holdout.drop(columns=["tag"])]).to_csv(target / "projects.csv", index=False)
+    pd.concat([tags, holdout[["id", "tag"]]]).to_csv(target / "tags.csv", index=False)
+    return target, holdout

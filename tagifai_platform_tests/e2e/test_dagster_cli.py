@@ -37,20 +37,13 @@ def test_an_unreachable_source_fails_the_extract_step_with_a_hint(home_env, tmp_
 
 def test_data_that_failed_its_checks_is_not_trained_on_by_the_next_command(home_env, tmp_path, dataset_dir):
     """The headline defect, as a user meets it: a failed `dataops`, then `dagster asset materialize`."""
-    import pandas as pd
-
     from tagifai_platform.warehouse import Warehouse
-    from tagifai_platform_tests.conftest import copy_dataset
+    from tagifai_platform_tests.conftest import leaky_source
 
     dataops = ["dagster", "job", "execute", "-m", "tagifai_platform.definitions", "-j", "dataops"]
     assert run(dataops, home_env, cwd=tmp_path).returncode == 0
 
-    leaky = copy_dataset(dataset_dir, tmp_path / "leaky")
-    holdout = pd.read_csv(dataset_dir / "holdout.csv", dtype=str).head(10)
-    projects = pd.read_csv(dataset_dir / "projects.csv", dtype=str)
-    tags = pd.read_csv(dataset_dir / "tags.csv", dtype=str)
-    pd.concat([projects, holdout.drop(columns=["tag"])]).to_csv(leaky / "projects.csv", index=False)
-    pd.concat([tags, holdout[["id", "tag"]]]).to_csv(leaky / "tags.csv", index=False)
+    leaky, holdout = leaky_source(dataset_dir, tmp_path / "leaky")
     failed = run(dataops, {**home_env, "TAGIFAI_SOURCE": str(leaky)}, cwd=tmp_path)
     assert failed.returncode != 0 and "labeled_projects_suite" in failed.stdout + failed.stderr
 

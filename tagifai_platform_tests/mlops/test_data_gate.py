@@ -14,7 +14,7 @@ import pytest
 
 from tagifai_platform.data.transform import fold_tag, label_holdout
 from tagifai_platform.definitions import build_definitions
-from tagifai_platform_tests.conftest import copy_dataset
+from tagifai_platform_tests.conftest import copy_dataset, leaky_source
 from tagifai_platform_tests.dataops.conftest import check_results, run_job, warehouse_table
 from tagifai_platform_tests.dataops.test_bad_batches import good_batch, ingest, write_batch
 
@@ -43,12 +43,7 @@ def ingested(defs, instance, settings):
 def test_a_source_that_fails_its_checks_is_not_trained_on_next_time(
     defs, instance, settings, dataset_dir, tmp_path, ingested
 ):
-    leaky = copy_dataset(dataset_dir, tmp_path / "leaky")
-    holdout = pd.read_csv(dataset_dir / "holdout.csv", dtype=str).head(10)
-    projects = pd.read_csv(dataset_dir / "projects.csv", dtype=str)
-    tags = pd.read_csv(dataset_dir / "tags.csv", dtype=str)
-    pd.concat([projects, holdout.drop(columns=["tag"])]).to_csv(leaky / "projects.csv", index=False)
-    pd.concat([tags, holdout[["id", "tag"]]]).to_csv(leaky / "tags.csv", index=False)
+    leaky, holdout = leaky_source(dataset_dir, tmp_path / "leaky")
 
     failed = run_job(with_source(settings, leaky), instance, "dataops")
     assert not failed.success and not check_results(failed)["labeled_projects_suite"].passed
