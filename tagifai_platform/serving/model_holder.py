@@ -20,8 +20,6 @@ from typing import Any
 from tagifai_platform.registry import CHAMPION, ModelRegistry, ModelVersion
 from tagifai_platform.settings import Settings
 
-DEFAULT_REFRESH_SECONDS = 2.0
-
 logger = logging.getLogger(__name__)
 
 
@@ -37,10 +35,12 @@ class ModelHolder:
         self,
         find_champion: Callable[[], ModelVersion | None],
         load: Callable[[ModelVersion], Any],
-        refresh_seconds: float = DEFAULT_REFRESH_SECONDS,
+        refresh_seconds: float,
+        on_swap: Callable[[Served], None] | None = None,
     ):
         self._find_champion = find_champion
         self._load = load
+        self._on_swap = on_swap
         self.refresh_seconds = refresh_seconds
         self.served: Served | None = None
         self.checked_at: datetime | None = None
@@ -50,7 +50,7 @@ class ModelHolder:
         self._thread: threading.Thread | None = None
 
     @classmethod
-    def for_settings(cls, settings: Settings, refresh_seconds: float) -> ModelHolder:
+    def for_settings(cls, settings: Settings, on_swap: Callable[[Served], None] | None = None) -> ModelHolder:
         registry = ModelRegistry(settings.mlflow_tracking_uri, settings.mlflow_artifacts)
         database = Path(settings.mlflow_tracking_uri.removeprefix("sqlite:///"))
 
@@ -58,7 +58,7 @@ class ModelHolder:
             # Asking MLflow first would create an empty store in a home nothing was trained in yet.
             return registry.by_alias(CHAMPION) if database.exists() else None
 
-        return cls(find_champion, registry.load, refresh_seconds)
+        return cls(find_champion, registry.load, settings.serve_refresh_seconds, on_swap)
 
     def refresh(self) -> Served | None:
         """Serve the current champion: load it if its version changed, else only take its new tags."""
@@ -85,6 +85,8 @@ class ModelHolder:
             return
         model = self._load(champion)
         self.served = Served(champion, model, datetime.now(UTC))
+        if self._on_swap is not None:
+            self._on_swap(self.served)
         logger.info(
             "Serving model version %s (was %s)",
             champion.version,

@@ -12,10 +12,15 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictStr, StringConstraints
 from pydantic_core import PydanticCustomError
 
-MAX_TEXTS = 64
 MAX_TEXT_CHARS = 10_000
-# The largest valid body, with every character JSON-escaped as a surrogate pair (12 bytes), plus slack.
-MAX_BODY_BYTES = MAX_TEXTS * MAX_TEXT_CHARS * 12 + 64 * 1024
+# A character takes at most 6 bytes in a JSON body: \\u-escaped if it is in the Basic Multilingual
+# Plane, 4 bytes of UTF-8 otherwise (a client that escapes those as surrogate pairs gets 413).
+MAX_BYTES_PER_CHAR = 6
+
+
+def max_body_bytes(max_texts: int) -> int:
+    """The largest valid body of a request with ``max_texts`` texts, plus 64 KiB for the JSON around them."""
+    return max_texts * MAX_TEXT_CHARS * MAX_BYTES_PER_CHAR + 64 * 1024
 
 
 def _not_blank(text: str) -> str:
@@ -27,10 +32,15 @@ def _not_blank(text: str) -> str:
 Text = Annotated[StrictStr, StringConstraints(max_length=MAX_TEXT_CHARS), AfterValidator(_not_blank)]
 
 
-class PredictRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+def predict_request(max_texts: int) -> type[BaseModel]:
+    """The body of ``POST /predict`` for a service that takes at most ``max_texts`` texts a request."""
 
-    texts: list[Text] = Field(min_length=1, max_length=MAX_TEXTS, description="title and description")
+    class PredictRequest(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+
+        texts: list[Text] = Field(min_length=1, max_length=max_texts, description="title and description")
+
+    return PredictRequest
 
 
 class Prediction(BaseModel):
