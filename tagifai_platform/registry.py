@@ -154,6 +154,7 @@ def log_model(model: TagClassifier, training_dataset: pd.DataFrame, metrics: dic
     Returns MLflow's ``ModelInfo``; ``model_uri`` and ``model_id`` are what :meth:`register` takes.
     """
     import tempfile
+    import warnings
 
     import mlflow
     import pandas as pd
@@ -179,7 +180,9 @@ def log_model(model: TagClassifier, training_dataset: pd.DataFrame, metrics: dic
             pip_requirements=model_requirements(),
             params={key: str(value) for key, value in model.params.items()},
         )
-    dataset = mlflow.data.from_pandas(training_dataset, name="training_dataset", targets="tag")
+    with warnings.catch_warnings():  # the ids are integers and never missing: MLflow's hint does not apply
+        warnings.filterwarnings("ignore", "Hint: Inferred schema contains integer", UserWarning)
+        dataset = mlflow.data.from_pandas(training_dataset, name="training_dataset", targets="tag")
     mlflow.log_input(dataset, context="training", model=LoggedModelInput(info.model_id))
     log_metrics(info.model_id, metrics)
     return info

@@ -19,9 +19,10 @@ from fastapi.responses import JSONResponse
 from tagifai_platform.registry import CHAMPION, MODEL_NAME
 from tagifai_platform.serving import metrics
 from tagifai_platform.serving.batcher import Batcher, NoChampion
-from tagifai_platform.serving.limits import DEADLINE_STATE, Admission, refusal
+from tagifai_platform.serving.limits import Admission, refusal
 from tagifai_platform.serving.model_holder import ModelHolder
 from tagifai_platform.serving.prediction_log import LogUnavailable, PredictionLog, log_path
+from tagifai_platform.serving.protocol import DEADLINE_STATE
 from tagifai_platform.serving.schemas import (
     PredictResponse,
     describe,

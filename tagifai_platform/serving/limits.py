@@ -1,10 +1,5 @@
-"""What keeps one client, or too many, from taking the service down.
+"""What keeps one client, or too many, from taking the service down (with :mod:`.protocol`).
 
-* :class:`RequestDeadlineProtocol`: uvicorn has no timeout for receiving a request (its keep-alive
-  timer only covers the idle time between requests, and a byte resets it), so a client trickling
-  its headers or body would hold a connection forever. Each request must arrive whole within the
-  deadline, or its connection is closed. ASGI middleware cannot do this: it only runs once the
-  headers are in.
 * :class:`Admission`: a limit on the ``/predict`` requests a worker holds at once. Beyond it a
   request is refused at once with 503 and ``Retry-After``, instead of queueing for seconds behind
   work the worker cannot catch up with; the requests it keeps are answered at normal speed. It
@@ -15,62 +10,16 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import time
 
 from fastapi import HTTPException
 from fastapi.responses import JSONResponse
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from tagifai_platform.serving import metrics
 
-# The lifespan state key the deadline is read from: uvicorn hands that state to the protocol.
-DEADLINE_STATE = "request_deadline_seconds"
 PREDICT_PATH = "/predict"
 ENDPOINTS = {PREDICT_PATH, "/health", "/model", "/metrics"}
 RETRY_AFTER_SECONDS = 1
-
-logger = logging.getLogger(__name__)
-
-
-class RequestDeadlineProtocol(HttpToolsProtocol):
-    """uvicorn's HTTP protocol, closing a connection whose request is not received in time."""
-
-    _deadline: asyncio.TimerHandle | None = None
-
-    def connection_made(self, transport) -> None:
-        super().connection_made(transport)
-        self._arm()
-
-    def on_message_begin(self) -> None:  # the next request on a kept-alive connection
-        super().on_message_begin()
-        self._arm()
-
-    def on_message_complete(self) -> None:
-        super().on_message_complete()
-        self._disarm()
-
-    def connection_lost(self, exc) -> None:
-        self._disarm()
-        super().connection_lost(exc)
-
-    def _arm(self) -> None:
-        self._disarm()
-        seconds = self.app_state.get(DEADLINE_STATE)
-        if seconds:
-            self._deadline = self.loop.call_later(seconds, self._expire, seconds)
-
-    def _disarm(self) -> None:
-        if self._deadline is not None:
-            self._deadline.cancel()
-            self._deadline = None
-
-    def _expire(self, seconds: float) -> None:
-        self._deadline = None
-        metrics.REFUSALS.labels("request_timeout").inc()
-        logger.warning("Closed a connection whose request did not arrive within %s s", seconds)
-        self.transport.close()
 
 
 def refusal(reason: str, status: int, detail: str, headers: dict | None = None) -> JSONResponse:

@@ -5,7 +5,8 @@ one core), so the service runs ``TAGIFAI_SERVE_WORKERS`` processes under uvicorn
 which restarts a worker that dies. Each worker builds its app from the environment
 (:func:`.app.app_from_environment`), follows the ``champion`` alias on its own and writes to the
 shared prediction log. This module imports neither the app nor prometheus-client: the metrics
-directory must be in the environment before either is imported, here and in every worker.
+directory must be in the environment before either is imported, and the supervisor must not
+count as a worker in ``/metrics``.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None
     # and two services on one home must not add up each other's.
     metrics_dir = tempfile.mkdtemp(prefix="tagifai-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
-    from tagifai_platform.serving.limits import RequestDeadlineProtocol
+    from tagifai_platform.serving.protocol import RequestDeadlineProtocol
 
     try:
         uvicorn.run(

@@ -106,7 +106,7 @@ def test_readers_do_not_wait_for_a_slow_load(registry):
             release.wait(10)
         return registry.load(model_version)
 
-    holder = ModelHolder(registry.find, slow_load)
+    holder = ModelHolder(registry.find, slow_load, refresh_seconds=60)
     registry.champion = version(1)
     holder.refresh()
     registry.champion = version(2)
