@@ -6,10 +6,14 @@ writers queue on the database lock, readers never block them, and a crash leaves
 rows all there or all missing. An answer is sent only after its rows are committed. Triggers
 refuse UPDATE and DELETE, so the monitoring input can only grow.
 
-A file deleted or replaced under a running service would go on being written through the open
-handle, where monitoring never looks; every write first checks that the path still names the
-file that was opened, and the log reports itself unavailable otherwise (restart the service to
-start a new file: reopening in place while other workers hold the old one's WAL is not safe).
+Every write first checks the files, because what goes wrong with them does not show in SQLite's
+answers. A file deleted or replaced under a running service would go on being written through
+the open handle, where monitoring never looks. A ``-shm`` file (SQLite's shared memory, mapped
+into every writer) that is truncated or made immutable kills the process with SIGBUS at the next
+write, without a Python error. Both are refused as :class:`LogUnavailable` instead, and so is a
+file that cannot be written. A deleted or truncated log needs a restart of the service (reopening
+in place while other workers hold the old files is not safe); permissions that come back are
+picked up by the next write.
 
 ``logged_at`` is stored as fixed-width ISO 8601 in UTC so that text order is time order and the
 ``since`` filter stays a plain index range.
@@ -90,6 +94,8 @@ class PredictionLog:
         self._connection = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_SECONDS, check_same_thread=False)
         self._prepare()
         self._identity = _identity(self.path)
+        self._shm_size = 0
+        self._check_files()  # notes the size of the -shm file as mapped now
 
     def _prepare(self) -> None:
         """Switch to WAL and create the table, retrying while another process does the same.
@@ -150,7 +156,7 @@ class PredictionLog:
             for prediction in predictions
         ]
         with self._writing:
-            self._check_identity()
+            self._check_files()
             try:
                 with self._connection:
                     self._connection.executemany(
@@ -165,14 +171,14 @@ class PredictionLog:
         Takes and releases SQLite's write lock, which a read-only or vanished file refuses.
         """
         with self._writing:
-            self._check_identity()
+            self._check_files()
             try:
                 self._connection.execute("BEGIN IMMEDIATE")
                 self._connection.execute("ROLLBACK")
             except sqlite3.Error as error:
                 raise LogUnavailable(f"the prediction log {self.path} cannot be written: {error}") from error
 
-    def _check_identity(self) -> None:
+    def _check_files(self) -> None:
         try:
             current = _identity(self.path)
         except FileNotFoundError:
@@ -182,6 +188,16 @@ class PredictionLog:
                 f"the prediction log {self.path} was deleted or replaced while the service ran; "
                 "restart the service to start a new one"
             )
+        for name in (self.path, *(Path(f"{self.path}{suffix}") for suffix in ("-wal", "-shm"))):
+            if name.exists() and not os.access(name, os.W_OK):  # also false for an immutable file
+                raise LogUnavailable(f"the prediction log's file {name} cannot be written")
+        shm = Path(f"{self.path}-shm")
+        size = shm.stat().st_size if shm.exists() else 0
+        if size < self._shm_size:
+            raise LogUnavailable(
+                f"the prediction log's shared memory {shm} was truncated; restart the service"
+            )
+        self._shm_size = size
 
 
 def _identity(path: Path) -> tuple[int, int]:

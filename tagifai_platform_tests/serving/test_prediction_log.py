@@ -172,3 +172,34 @@ def test_a_log_that_refuses_writes_is_reported(tmp_path):
     with pytest.raises(LogUnavailable, match="cannot be written"):
         read_only.probe()
     read_only.close()
+
+
+def test_a_truncated_shared_memory_file_is_refused_instead_of_crashing_the_writer(log):
+    log.append("before", 1, [ANSWER])
+    shm = Path(f"{log.path}-shm")
+    content = shm.read_bytes()
+    shm.write_bytes(b"")  # writing through the mapping now would be SIGBUS
+    try:
+        with pytest.raises(LogUnavailable, match="truncated"):
+            log.append("after", 1, [ANSWER])
+        with pytest.raises(LogUnavailable, match="truncated"):
+            log.probe()
+    finally:
+        shm.write_bytes(content)  # so that closing the connection can unmap it
+
+
+@pytest.mark.parametrize("suffix", ["", "-shm"])
+def test_a_file_of_the_log_made_immutable_is_refused_and_taken_back_once_writable(log, suffix):
+    log.append("before", 1, [ANSWER])
+    name = f"{log.path}{suffix}"
+    if subprocess.run(["chattr", "+i", name], capture_output=True).returncode != 0:
+        pytest.skip("chattr is not available here")  # the one way to make a file unwritable for root
+    try:
+        with pytest.raises(LogUnavailable, match="cannot be written"):
+            log.append("refused", 1, [ANSWER])
+        with pytest.raises(LogUnavailable, match="cannot be written"):
+            log.probe()
+    finally:
+        subprocess.run(["chattr", "-i", name], check=True)
+    log.append("after", 1, [ANSWER])
+    assert read_predictions(log.path)["request_id"].tolist() == ["before", "after"]
