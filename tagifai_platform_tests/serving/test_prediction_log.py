@@ -141,6 +141,14 @@ def test_two_processes_appending_at_once_lose_nothing(tmp_path):
     assert (writer_order != writer_order.shift()).sum() > 2, "the two writers did interleave"
 
 
+def assert_refused(log: PredictionLog, reason: str) -> None:
+    """Neither a write nor the health probe gets through, and both say why."""
+    with pytest.raises(LogUnavailable, match=reason):
+        log.append("refused", 1, [ANSWER])
+    with pytest.raises(LogUnavailable, match=reason):
+        log.probe()
+
+
 def test_several_requests_are_written_in_one_transaction(log):
     log.append_many(4, [("first", [ANSWER]), ("second", [ANSWER, ANSWER])])
     frame = read_predictions(log.path)
@@ -153,13 +161,9 @@ def test_a_log_deleted_or_replaced_under_the_writer_is_reported_not_written(log)
     log.probe()
     for suffix in ("", "-wal", "-shm"):
         Path(f"{log.path}{suffix}").unlink(missing_ok=True)
-    with pytest.raises(LogUnavailable, match="deleted or replaced"):
-        log.append("after", 1, [ANSWER])
-    with pytest.raises(LogUnavailable, match="deleted or replaced"):
-        log.probe()
+    assert_refused(log, "deleted or replaced")
     log.path.write_bytes(b"")  # another file at the same path is not the log that was opened
-    with pytest.raises(LogUnavailable, match="deleted or replaced"):
-        log.probe()
+    assert_refused(log, "deleted or replaced")
 
 
 def test_a_log_that_refuses_writes_is_reported(tmp_path):
@@ -167,10 +171,7 @@ def test_a_log_that_refuses_writes_is_reported(tmp_path):
     PredictionLog(path).close()
     read_only = PredictionLog(path)
     read_only._connection.execute("PRAGMA query_only = ON")  # what a read-only file does to a writer
-    with pytest.raises(LogUnavailable, match="cannot be written"):
-        read_only.append("refused", 1, [ANSWER])
-    with pytest.raises(LogUnavailable, match="cannot be written"):
-        read_only.probe()
+    assert_refused(read_only, "cannot be written")
     read_only.close()
 
 
@@ -180,10 +181,7 @@ def test_a_truncated_shared_memory_file_is_refused_instead_of_crashing_the_write
     content = shm.read_bytes()
     shm.write_bytes(b"")  # writing through the mapping now would be SIGBUS
     try:
-        with pytest.raises(LogUnavailable, match="truncated"):
-            log.append("after", 1, [ANSWER])
-        with pytest.raises(LogUnavailable, match="truncated"):
-            log.probe()
+        assert_refused(log, "truncated")
     finally:
         shm.write_bytes(content)  # so that closing the connection can unmap it
 
@@ -195,10 +193,7 @@ def test_a_file_of_the_log_made_immutable_is_refused_and_taken_back_once_writabl
     if subprocess.run(["chattr", "+i", name], capture_output=True).returncode != 0:
         pytest.skip("chattr is not available here")  # the one way to make a file unwritable for root
     try:
-        with pytest.raises(LogUnavailable, match="cannot be written"):
-            log.append("refused", 1, [ANSWER])
-        with pytest.raises(LogUnavailable, match="cannot be written"):
-            log.probe()
+        assert_refused(log, "cannot be written")
     finally:
         subprocess.run(["chattr", "-i", name], check=True)
     log.append("after", 1, [ANSWER])
