@@ -183,7 +183,7 @@ def log_model(model: TagClassifier, training_dataset: pd.DataFrame, metrics: dic
     with warnings.catch_warnings():  # the ids are integers and never missing: MLflow's hint does not apply
         warnings.filterwarnings("ignore", "Hint: Inferred schema contains integer", UserWarning)
         dataset = mlflow.data.from_pandas(training_dataset, name="training_dataset", targets="tag")
-    mlflow.log_input(dataset, context="training", model=LoggedModelInput(info.model_id))
+        mlflow.log_input(dataset, context="training", model=LoggedModelInput(info.model_id))
     log_metrics(info.model_id, metrics)
     return info
 
