@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse
 from tagifai_platform.registry import CHAMPION, MODEL_NAME
 from tagifai_platform.serving import metrics
 from tagifai_platform.serving.batcher import Batcher, NoChampion
-from tagifai_platform.serving.limits import Admission, refusal
+from tagifai_platform.serving.limits import RETRY_AFTER_SECONDS, Admission, refusal
 from tagifai_platform.serving.model_holder import ModelHolder
 from tagifai_platform.serving.prediction_log import LogUnavailable, PredictionLog, log_path
 from tagifai_platform.serving.protocol import DEADLINE_STATE
@@ -99,7 +99,7 @@ def create_app(settings: Settings) -> FastAPI:
                 "answer_timeout",
                 503,
                 f"no answer within {settings.serve_timeout_seconds} s",
-                {"Retry-After": "1"},
+                {"Retry-After": str(RETRY_AFTER_SECONDS)},
             )
         return Response(
             answer.body, media_type="application/json", headers={"X-Request-ID": answer.request_id}
