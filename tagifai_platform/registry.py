@@ -135,7 +135,12 @@ class ModelRegistry:
         return self.get(version)
 
     def load(self, version: ModelVersion) -> TagClassifier:
-        """The model of ``version``, loaded as any MLflow user loads it (``mlflow.pyfunc``)."""
+        """The model of ``version``, loaded as any MLflow user loads it (``mlflow.pyfunc``).
+
+        Versions registered before models were logged as code and skops are scikit-learn models
+        saved with cloudpickle (from this project's own registry); they still load, so that a home
+        trained earlier keeps serving and can roll back to them.
+        """
         import mlflow.pyfunc
 
         from tagifai_platform.ml.model import TagClassifier
@@ -143,6 +148,8 @@ class ModelRegistry:
         mlflow.set_tracking_uri(self.tracking_uri)
         mlflow.set_registry_uri(self.tracking_uri)
         pyfunc = mlflow.pyfunc.load_model(version.source)
+        if pyfunc.loader_module == "mlflow.sklearn":
+            return pyfunc.get_raw_model()
         loaded = pyfunc.unwrap_python_model()
         return TagClassifier.from_pipeline(loaded.pipeline, loaded.threshold, pyfunc.model_config["params"])
 

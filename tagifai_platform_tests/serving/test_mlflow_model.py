@@ -58,6 +58,22 @@ def test_the_model_is_code_and_skops_with_a_signature_never_a_pickle(model_home)
     assert {line.split("==")[0] for line in requirements} >= {"mlflow", "scikit-learn", "skops"}
 
 
+def test_a_version_registered_before_as_a_cloudpickled_sklearn_model_still_loads(settings, labeled):
+    import mlflow
+    import mlflow.sklearn
+
+    from tagifai_platform.ml.model import predict, train_model
+    from tagifai_platform.registry import EXPERIMENT_NAME, ModelRegistry
+
+    registry = ModelRegistry(settings.mlflow_tracking_uri, settings.mlflow_artifacts)
+    model = train_model({"word_max_features": 50, "char_max_features": 50}, labeled, labeled.head(100))
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    with mlflow.start_run(experiment_id=registry.ensure_experiment(EXPERIMENT_NAME)) as run:
+        info = mlflow.sklearn.log_model(model, name="model", serialization_format="cloudpickle")
+    version = registry.register(info.model_uri, run.info.run_id, info.model_id, tags={})
+    assert predict(registry.load(version), TEXTS) == predict(model, TEXTS)
+
+
 @pytest.fixture(scope="module")
 def model_venv(model_home, tmp_path_factory):
     """A fresh virtual environment holding the champion's requirements and nothing of this project."""
