@@ -44,9 +44,18 @@ def test_the_version_links_its_logged_model_training_data_and_metrics(model_home
     assert [item.model_id for item in inputs.model_inputs] == [logged.model_id]
 
 
+def use_registry_of(settings) -> None:
+    """Point MLflow's fluent API (``models:/`` URIs) at the registry of ``settings``."""
+    import mlflow
+
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    mlflow.set_registry_uri(settings.mlflow_tracking_uri)
+
+
 def test_the_model_is_code_and_skops_with_a_signature_never_a_pickle(model_home):
     import mlflow
 
+    use_registry_of(model_home.settings)
     local = Path(mlflow.artifacts.download_artifacts(f"models:/{MODEL_NAME}/{model_home.strong}"))
     files = {path.relative_to(local).as_posix() for path in local.rglob("*") if path.is_file()}
     assert {"mlflow_model.py", "code/tagger.py", "artifacts/pipeline.skops", "input_example.json"} <= files
@@ -67,7 +76,7 @@ def test_a_version_registered_before_as_a_cloudpickled_sklearn_model_still_loads
 
     registry = ModelRegistry(settings.mlflow_tracking_uri, settings.mlflow_artifacts)
     model = train_model({"word_max_features": 50, "char_max_features": 50}, labeled, labeled.head(100))
-    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    use_registry_of(settings)
     with mlflow.start_run(experiment_id=registry.ensure_experiment(EXPERIMENT_NAME)) as run:
         info = mlflow.sklearn.log_model(model, name="model", serialization_format="cloudpickle")
     version = registry.register(info.model_uri, run.info.run_id, info.model_id, tags={})
@@ -79,6 +88,7 @@ def model_venv(model_home, tmp_path_factory):
     """A fresh virtual environment holding the champion's requirements and nothing of this project."""
     import mlflow
 
+    use_registry_of(model_home.settings)
     requirements = mlflow.pyfunc.get_model_dependencies(CHAMPION_URI)
     venv = tmp_path_factory.mktemp("model-env") / "venv"
     uv = str(BIN / "uv")
