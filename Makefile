@@ -38,7 +38,7 @@ lock: $(VENV)/.installed  ## Re-pin the requirements after editing requirements/
 $(VENV)/.installed: requirements/bootstrap.txt $(REQUIREMENTS) pyproject.toml setup.py
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --require-hashes -r requirements/bootstrap.txt
-	$(BIN)/uv pip install --quiet --python $(BIN)/python --require-hashes $(addprefix -r ,$(REQUIREMENTS))
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python --require-hashes $(addprefix -r ,$(REQUIREMENTS))
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $@
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from tagifai_platform.registry import CHAMPION, ModelRegistry, ModelVersion
-from tagifai_platform.settings import Settings, load_settings, quiet_libraries
+from tagifai_platform.settings import Settings, SettingsError, load_settings, quiet_libraries
 
 NO_CHAMPION = "No champion model yet: run `make run` (or the end_to_end job) to train and promote one."
 
@@ -28,14 +28,55 @@ def _champion(settings: Settings) -> tuple[ModelVersion, object]:
     champion = registry.by_alias(CHAMPION)
     if champion is None:
         raise CliError(NO_CHAMPION)
-    return champion, registry.load(champion)
+    try:
+        return champion, registry.load(champion)
+    except Exception as error:  # MLflow, skops and the file system each raise their own
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise CliError(
+            f"The champion (version {champion.version}, {champion.source}) cannot be loaded: {reason}"
+        ) from error
 
 
 def predict(args, settings: Settings) -> dict:
     from tagifai_platform.ml.model import predict as predict_texts
 
+    blank = [number for number, text in enumerate(args.texts, start=1) if not text.strip()]
+    if blank:
+        raise CliError(
+            f"empty or whitespace-only text (argument {_few(blank)}): give a title and description"
+        )
     champion, model = _champion(settings)
     return {"model_version": champion.version, "predictions": predict_texts(model, args.texts)}
+
+
+def labeled_problems(frame) -> list[str]:
+    """What makes a labeled file unfit to score a model on: no rows, missing, unknown or repeated labels.
+
+    An unknown tag would silently count as ``other`` and a repeated project twice, so either would
+    change the scores without a word.
+    """
+    from tagifai_platform.data.schema import RAW_TAGS
+
+    if frame.empty:
+        return ["it has a header but no rows"]
+    problems = []
+    rows = frame.index + 2  # the file's line numbers, after the header
+    tags = frame["tag"].fillna("").str.strip()
+    blank = rows[tags == ""]
+    if len(blank):
+        problems.append(f"rows without a tag (file lines {_few(blank)})")
+    unknown = sorted(set(tags[(tags != "") & ~tags.isin(RAW_TAGS)]))
+    if unknown:
+        problems.append(f"unknown tags {_few(unknown)} (known: {', '.join(RAW_TAGS)})")
+    repeated = sorted(set(frame["id"][frame["id"].duplicated()]))
+    if repeated:
+        problems.append(f"ids {_few(repeated)} appear more than once")
+    return problems
+
+
+def _few(values) -> str:
+    values = [str(value) for value in values]
+    return ", ".join(values[:5]) + (f" and {len(values) - 5} more" if len(values) > 5 else "")
 
 
 def evaluate(args, settings: Settings) -> dict:
@@ -44,7 +85,10 @@ def evaluate(args, settings: Settings) -> dict:
     from tagifai_platform.ml.evaluation import evaluate as evaluate_model
 
     try:
-        frame = label_holdout(read_holdout(str(args.file)))
+        raw = read_holdout(str(args.file))
+        if problems := labeled_problems(raw):
+            raise CliError(f"Cannot evaluate on {args.file}: {'; '.join(problems)}")
+        frame = label_holdout(raw)
     except (SourceError, ValueError) as error:
         raise CliError(f"Cannot evaluate on {args.file}: {error}") from error
     champion, model = _champion(settings)
@@ -76,7 +120,7 @@ def status(args, settings: Settings) -> dict:
 
 
 def serve(args, settings: Settings) -> dict:
-    from tagifai_platform.serving.app import serve as run_service
+    from tagifai_platform.serving.server import serve as run_service
 
     run_service(settings, host=args.host, port=args.port)
     return {"stopped": f"http://{args.host}:{args.port}"}
@@ -105,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
     quiet_libraries()
     try:
         print(json.dumps(args.run(args, load_settings()), indent=2, default=str))
-    except CliError as error:
+    except (CliError, SettingsError) as error:
         print(f"tagifai: {error}", file=sys.stderr)
         return 1
     return 0

@@ -8,6 +8,12 @@ service use it without Dagster.
 MLflow records artifact locations as absolute paths. A home that was copied or moved would keep
 reading and writing the models of the folder it came from, so opening the registry first points
 the store's recorded locations at this home's artifacts (:func:`relocate_artifacts`).
+
+A model is logged as an MLflow pyfunc model that any MLflow user can load and serve without this
+project: its code is :mod:`tagifai_platform.mlflow_model` and :mod:`tagifai_platform.ml.tagger`
+(stored as source, not pickled), its fitted pipeline a skops file, with a signature, an input
+example and pinned requirements. Its version in the registry links to that logged model, whose
+page shows its parameters, its training data set and the metrics measured on it.
 """
 
 from __future__ import annotations
@@ -15,11 +21,18 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from contextlib import closing
+import sys
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from tagifai_platform.ml.model import TagClassifier
 
 MODEL_NAME = "tagifai"
 EXPERIMENT_NAME = "tagifai"
@@ -27,6 +40,10 @@ CHAMPION = "champion"
 CHALLENGER = "challenger"
 HOLDOUT_METRICS_TAG = "holdout_metrics"
 PROMOTION_TAG = "promotion"
+MODEL_VERSIONS_TAG = "mlflow.modelVersions"
+MODEL_CODE = Path(__file__).with_name("mlflow_model.py")
+# What loading a logged model needs besides MLflow itself (which MLflow adds on its own).
+MODEL_REQUIREMENTS = ("scikit-learn", "skops", "scipy", "numpy", "pandas")
 
 # Where MLflow's SQL store keeps absolute artifact locations (checked against MLflow 3's schema by
 # the tests: a copied home whose champion loads and whose new model lands in the copy).
@@ -90,7 +107,7 @@ class ModelRegistry:
         self.artifact_root.mkdir(parents=True, exist_ok=True)
         return self.client.create_experiment(name, artifact_location=self.artifact_root.as_uri())
 
-    def register(self, model_uri: str, run_id: str, tags: dict[str, Any]) -> ModelVersion:
+    def register(self, model_uri: str, run_id: str, model_id: str, tags: dict[str, Any]) -> ModelVersion:
         from mlflow.exceptions import MlflowException
 
         try:
@@ -98,7 +115,16 @@ class ModelRegistry:
         except MlflowException:
             self.client.create_registered_model(self.model_name)
         created = self.client.create_model_version(
-            self.model_name, source=model_uri, run_id=run_id, tags={k: _tag(v) for k, v in tags.items()}
+            self.model_name,
+            source=model_uri,
+            run_id=run_id,
+            model_id=model_id,
+            tags={k: _tag(v) for k, v in tags.items()},
+        )
+        # What mlflow.register_model does besides: the logged model's page lists its versions.
+        self.client.set_logged_model_tags(
+            model_id,
+            {MODEL_VERSIONS_TAG: json.dumps([{"name": self.model_name, "version": created.version}])},
         )
         self.client.set_registered_model_alias(self.model_name, CHALLENGER, created.version)
         return self.get(int(created.version))
@@ -130,12 +156,101 @@ class ModelRegistry:
         self.client.set_registered_model_alias(self.model_name, CHAMPION, str(version))
         return self.get(version)
 
-    def load(self, version: ModelVersion):
-        import mlflow.sklearn
+    def load(self, version: ModelVersion) -> TagClassifier:
+        """The model of ``version``, loaded as any MLflow user loads it (``mlflow.pyfunc``).
+
+        Versions registered before models were logged as code and skops are scikit-learn models
+        saved with cloudpickle (from this project's own registry); they still load, so that a home
+        trained earlier keeps serving and can roll back to them.
+        """
+        import mlflow.pyfunc
+
+        from tagifai_platform.ml.model import TagClassifier
 
         mlflow.set_tracking_uri(self.tracking_uri)
         mlflow.set_registry_uri(self.tracking_uri)
-        return mlflow.sklearn.load_model(version.source)
+        pyfunc = mlflow.pyfunc.load_model(version.source)
+        if pyfunc.loader_module == "mlflow.sklearn":
+            return pyfunc.get_raw_model()
+        loaded = pyfunc.unwrap_python_model()
+        return TagClassifier.from_pipeline(loaded.pipeline, loaded.threshold, pyfunc.model_config["params"])
+
+
+def log_model(model: TagClassifier, training_dataset: pd.DataFrame, metrics: dict[str, float]):
+    """Log ``model`` to the active MLflow run, linked to its training data and ``metrics`` (e.g. its
+    validation and test scores; :func:`log_metrics` adds the ones measured later).
+
+    Returns MLflow's ``ModelInfo``; ``model_uri`` and ``model_id`` are what :meth:`register` takes.
+    """
+    import tempfile
+    import warnings
+
+    import mlflow
+    import pandas as pd
+    import skops.io
+    from mlflow.entities import LoggedModelInput
+    from mlflow.models import infer_signature
+
+    from tagifai_platform.ml import tagger
+
+    example = pd.DataFrame({"text": training_dataset["text"].head(2).tolist()})
+    answers = tagger.answer_frame(model.predict_proba(example), model.classes_, model.threshold)
+    with tempfile.TemporaryDirectory() as tmp, _importable_as("tagger", tagger):
+        pipeline = Path(tmp) / "pipeline.skops"
+        skops.io.dump(model.pipeline_, pipeline)
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=str(MODEL_CODE),
+            code_paths=[tagger.__file__],
+            artifacts={"pipeline": str(pipeline)},
+            model_config={"threshold": float(model.threshold), "params": dict(model.params)},
+            signature=infer_signature(example, answers),
+            input_example=example,
+            pip_requirements=model_requirements(),
+            params={key: str(value) for key, value in model.params.items()},
+        )
+    with warnings.catch_warnings():  # the ids are integers and never missing: MLflow's hint does not apply
+        warnings.filterwarnings("ignore", "Hint: Inferred schema contains integer", UserWarning)
+        dataset = mlflow.data.from_pandas(training_dataset, name="training_dataset", targets="tag")
+        mlflow.log_input(dataset, context="training", model=LoggedModelInput(info.model_id))
+    log_metrics(info.model_id, metrics)
+    return info
+
+
+@contextmanager
+def _importable_as(name: str, module: ModuleType):
+    """``import name`` gives ``module`` inside the block.
+
+    MLflow runs a model's code while saving it, before that model's ``code_paths`` are on
+    ``sys.path``: there, the ``import tagger`` of :mod:`tagifai_platform.mlflow_model` must find
+    this project's copy of the file the model ships.
+    """
+    previous = sys.modules.get(name)
+    sys.modules[name] = module
+    try:
+        yield
+    finally:
+        if previous is None:
+            del sys.modules[name]
+        else:
+            sys.modules[name] = previous
+
+
+def log_metrics(model_id: str, metrics: dict[str, float]) -> None:
+    """Record ``metrics`` in the active run and on the logged model ``model_id``."""
+    import mlflow
+
+    mlflow.log_metrics(metrics, model_id=model_id)
+
+
+def model_requirements() -> list[str]:
+    """What loading the model elsewhere needs, pinned to what trained it.
+
+    MLflow can infer this, but it does so by importing the model in a subprocess (8 s a model).
+    """
+    from importlib.metadata import version
+
+    return [f"{name}=={version(name)}" for name in MODEL_REQUIREMENTS]
 
 
 def relocate_artifacts(database: Path, artifact_root: Path, experiment: str = EXPERIMENT_NAME) -> str | None:

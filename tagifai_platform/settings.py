@@ -29,7 +29,7 @@ class Settings:
     home: Path
     source: str
     landing: Path
-    executor: str
+    executor: str = "in_process"
     tuning_trials: int = 12
     promotion_margin: float = 0.0
     slice_tolerance: float = 0.05
@@ -37,6 +37,10 @@ class Settings:
     monitoring_window_hours: float = 24.0
     monitoring_min_window: int = 50
     serve_refresh_seconds: float = 2.0
+    serve_workers: int = len(os.sched_getaffinity(0))
+    serve_max_texts: int = 1000
+    serve_max_concurrency: int = 32
+    serve_timeout_seconds: float = 10.0
 
     @property
     def warehouse_path(self) -> Path:
@@ -71,21 +75,56 @@ def _path(value: str) -> Path:
     return Path(value).expanduser().resolve()
 
 
+class SettingsError(ValueError):
+    """An environment variable the platform cannot work with; the message names it and the rule."""
+
+
+# The numeric settings: environment variable -> (field, type, smallest allowed value). A refresh
+# interval of 0 would spin a core, a worker count of 0 would serve nothing: each has a floor.
+NUMBERS = {
+    "TAGIFAI_TUNING_TRIALS": ("tuning_trials", int, 1),
+    "TAGIFAI_PROMOTION_MARGIN": ("promotion_margin", float, 0.0),
+    "TAGIFAI_SLICE_TOLERANCE": ("slice_tolerance", float, 0.0),
+    "TAGIFAI_QUALITY_FLOOR": ("quality_floor", float, 0.0),
+    "TAGIFAI_MONITORING_WINDOW_HOURS": ("monitoring_window_hours", float, 0.01),
+    "TAGIFAI_MONITORING_MIN_WINDOW": ("monitoring_min_window", int, 1),
+    "TAGIFAI_SERVE_REFRESH_SECONDS": ("serve_refresh_seconds", float, 0.1),
+    "TAGIFAI_SERVE_WORKERS": ("serve_workers", int, 1),
+    "TAGIFAI_SERVE_MAX_TEXTS": ("serve_max_texts", int, 1),
+    "TAGIFAI_SERVE_MAX_CONCURRENCY": ("serve_max_concurrency", int, 1),
+    "TAGIFAI_SERVE_TIMEOUT_SECONDS": ("serve_timeout_seconds", float, 0.1),
+}
+
+
+def _number(env, variable: str, kind: type, minimum: float) -> int | float:
+    text = env[variable].strip()
+    try:
+        value = kind(text)
+    except ValueError:
+        raise SettingsError(
+            f"{variable}={text!r} is not {'an integer' if kind is int else 'a number'}"
+        ) from None
+    if not value >= minimum:  # also refuses nan
+        raise SettingsError(f"{variable}={text!r} must be at least {minimum}")
+    return value
+
+
 def load_settings(environ: dict[str, str] | None = None) -> Settings:
+    """The settings from ``environ`` (the process environment by default); a bad value raises
+    :class:`SettingsError` here, before anything starts, rather than misbehaving later."""
     env = os.environ if environ is None else environ
     home = _path(env.get("TAGIFAI_HOME") or str(PROJECT_ROOT / ".tagifai"))
+    numbers = {
+        field: _number(env, variable, kind, minimum)
+        for variable, (field, kind, minimum) in NUMBERS.items()
+        if env.get(variable, "").strip()
+    }
     return Settings(
         home=home,
         source=env.get("TAGIFAI_SOURCE") or DEFAULT_SOURCE,
         landing=_path(env["TAGIFAI_LANDING"]) if env.get("TAGIFAI_LANDING") else home / "landing",
-        executor=env.get("TAGIFAI_EXECUTOR", "in_process"),
-        tuning_trials=int(env.get("TAGIFAI_TUNING_TRIALS", "12")),
-        promotion_margin=float(env.get("TAGIFAI_PROMOTION_MARGIN", "0.0")),
-        slice_tolerance=float(env.get("TAGIFAI_SLICE_TOLERANCE", "0.05")),
-        quality_floor=float(env.get("TAGIFAI_QUALITY_FLOOR", "0.85")),
-        monitoring_window_hours=float(env.get("TAGIFAI_MONITORING_WINDOW_HOURS", "24")),
-        monitoring_min_window=int(env.get("TAGIFAI_MONITORING_MIN_WINDOW", "50")),
-        serve_refresh_seconds=float(env.get("TAGIFAI_SERVE_REFRESH_SECONDS", "2")),
+        executor=env.get("TAGIFAI_EXECUTOR") or Settings.executor,
+        **numbers,
     )
 
 

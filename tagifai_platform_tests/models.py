@@ -2,17 +2,16 @@
 
 from tagifai_platform.ml.model import train_model
 from tagifai_platform.ml.splits import split_dataset
-from tagifai_platform.mlops.steps import model_requirements
-from tagifai_platform.registry import EXPERIMENT_NAME, ModelRegistry
+from tagifai_platform.registry import EXPERIMENT_NAME, ModelRegistry, log_model
 
 # Twenty word features and twenty character n-grams: a model that is clearly worse.
 WEAK_PARAMS = {"word_max_features": 20, "char_max_features": 20}
 
 
 def register_model(settings, labeled, params=None, *, champion: bool = False) -> int:
-    """Train on ``labeled`` with ``params``, log it to MLflow and register it; returns the version."""
+    """Train on ``labeled`` with ``params``, log it to MLflow as the pipeline does and register it;
+    returns the version."""
     import mlflow
-    import mlflow.sklearn
 
     registry = ModelRegistry(settings.mlflow_tracking_uri, settings.mlflow_artifacts)
     experiment_id = registry.ensure_experiment(EXPERIMENT_NAME)
@@ -20,10 +19,8 @@ def register_model(settings, labeled, params=None, *, champion: bool = False) ->
     model = train_model(params, splits.train, splits.validation)
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     with mlflow.start_run(experiment_id=experiment_id, run_name="registered-by-test") as run:
-        info = mlflow.sklearn.log_model(
-            model, name="model", serialization_format="cloudpickle", pip_requirements=model_requirements()
-        )
-    version = registry.register(info.model_uri, run.info.run_id, tags={"params": params or {}})
+        info = log_model(model, splits.train, {"threshold": model.threshold})
+    version = registry.register(info.model_uri, run.info.run_id, info.model_id, tags={"params": params or {}})
     if champion:
         registry.move_champion(version.version, {"action": "promote", "by": "test"})
     return version.version

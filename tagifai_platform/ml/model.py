@@ -27,7 +27,8 @@ from sklearn.metrics import f1_score
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.utils.validation import check_is_fitted
 
-FALLBACK_TAG = "other"
+from tagifai_platform.ml.tagger import FALLBACK_TAG, apply_fallback, as_texts
+
 TAGS = ("computer-vision", "natural-language-processing", "mlops", FALLBACK_TAG)
 CLASSIFIERS = ("logistic_regression", "sgd")
 
@@ -106,39 +107,24 @@ def build_pipeline(params: Mapping[str, Any] | None = None) -> Pipeline:
     return Pipeline([("features", features), ("classifier", classifier)])
 
 
-def as_texts(X: Any) -> list[str]:
-    """The texts in ``X``: a string, a list or array of strings, a Series, or a frame with ``text``.
-
-    MLflow's pyfunc hands the model a DataFrame, while callers in Python pass lists; a vectorizer
-    given a DataFrame would silently iterate over its column names instead of its rows.
-    """
-    if isinstance(X, str):
-        return [X]
-    if isinstance(X, pd.DataFrame):
-        if "text" in X.columns:
-            return X["text"].astype(str).tolist()
-        if X.shape[1] == 1:
-            return X.iloc[:, 0].astype(str).tolist()
-        raise ValueError(f"a frame to predict on needs a 'text' column, got {list(X.columns)}")
-    return [str(text) for text in np.asarray(X, dtype=object).ravel()]
-
-
-def apply_fallback(probabilities: np.ndarray, classes: np.ndarray, threshold: float) -> np.ndarray:
-    """Top class per row, or ``other`` where the top probability is below ``threshold``."""
-    top = classes[np.argmax(probabilities, axis=1)]
-    return np.where(probabilities.max(axis=1) < threshold, FALLBACK_TAG, top).astype(object)
-
-
 class TagClassifier(ClassifierMixin, BaseEstimator):
     """A scikit-learn classifier over raw texts: the pipeline of ``params`` plus the ``other`` fallback.
 
-    Being a plain estimator defined at module level, it pickles with pickle and cloudpickle and
-    MLflow's sklearn flavour saves and serves it as is.
+    The registry does not store this class: it stores ``pipeline_`` (plain scikit-learn, saved with
+    skops) and ``threshold``, and :meth:`from_pipeline` puts them back together.
     """
 
     def __init__(self, params: Mapping[str, Any] | None = None, threshold: float = 0.0):
         self.params = params
         self.threshold = threshold
+
+    @classmethod
+    def from_pipeline(cls, pipeline: Pipeline, threshold: float, params: Mapping[str, Any]) -> TagClassifier:
+        """The classifier around an already fitted ``pipeline``, as a registered model is loaded."""
+        model = cls(params=dict(params), threshold=threshold)
+        model.pipeline_ = pipeline
+        model.classes_ = pipeline.classes_
+        return model
 
     def fit(self, X: Any, y: Iterable[str]) -> TagClassifier:
         self.pipeline_ = build_pipeline(self.params).fit(as_texts(X), list(y))

@@ -16,7 +16,7 @@ import pandas as pd
 
 from tagifai_platform.data.transform import label_holdout
 from tagifai_platform.mlops.tracking import data_fingerprint, log_trial, mlflow_step
-from tagifai_platform.registry import CHAMPION, HOLDOUT_METRICS_TAG, ModelRegistry
+from tagifai_platform.registry import CHAMPION, HOLDOUT_METRICS_TAG, ModelRegistry, log_metrics, log_model
 from tagifai_platform.version import code_version
 
 
@@ -70,8 +70,6 @@ def train_and_register(
     The test scores belong to the model fitted on the train split alone (the refitted one has
     seen the test rows); the frozen holdout, which no model ever sees, judges the refitted one.
     """
-    import mlflow.sklearn as mlflow_sklearn
-
     from tagifai_platform.ml.evaluation import evaluate
     from tagifai_platform.ml.model import refit, train_model
 
@@ -83,16 +81,14 @@ def train_and_register(
     fingerprint = data_fingerprint(training_dataset)
     with mlflow_step(mlflow):
         mlflow.log_params({f"model.{key}": value for key, value in params.items()})
-        mlflow.log_metrics(
-            {f"validation_{key}": value for key, value in validation.items() if isinstance(value, float)}
-        )
-        info = mlflow_sklearn.log_model(
-            model, name="model", serialization_format="cloudpickle", pip_requirements=model_requirements()
+        info = log_model(
+            model, training_dataset, {**_floats("validation", validation), **_floats("test", test["overall"])}
         )
         run_id = mlflow.active_run().info.run_id
     version = registry.register(
         info.model_uri,
         run_id=run_id,
+        model_id=info.model_id,
         tags={
             "dagster_run_id": dagster_run_id,
             "data_fingerprint": fingerprint,
@@ -105,6 +101,7 @@ def train_and_register(
     return {
         "version": version.version,
         "model_uri": info.model_uri,
+        "model_id": info.model_id,
         "run_id": run_id,
         "threshold": model.threshold,
         "data_fingerprint": fingerprint,
@@ -113,14 +110,9 @@ def train_and_register(
     }
 
 
-def model_requirements() -> list[str]:
-    """What serving the model elsewhere needs, pinned to what trained it.
-
-    MLflow can infer this, but it does so by importing the model in a subprocess (8 s a model).
-    """
-    from importlib.metadata import version
-
-    return [f"{name}=={version(name)}" for name in ("scikit-learn", "pandas", "numpy", "cloudpickle")]
+def _floats(prefix: str, scores: dict[str, Any]) -> dict[str, float]:
+    """The float scores of one evaluation as MLflow metrics named ``<prefix>_<score>``."""
+    return {f"{prefix}_{key}": value for key, value in scores.items() if isinstance(value, float)}
 
 
 @dataclass(frozen=True)
@@ -174,14 +166,7 @@ def evaluate_against_champion(
     picture = confusion_matrix_png(scores["holdout"])
     picture_path = save_picture(f"confusion_matrix_v{version}.png", picture)
     with mlflow_step(mlflow):
-        mlflow.log_metrics(
-            {
-                f"{split}_{key}": value
-                for split, result in scores.items()
-                for key, value in result["overall"].items()
-                if isinstance(value, float)
-            }
-        )
+        log_metrics(challenger_record["model_id"], _floats("holdout", scores["holdout"]["overall"]))
         mlflow.log_artifact(str(picture_path))
     record = {
         "version": version,

@@ -1,135 +1,138 @@
-"""The champion over HTTP: ``POST /predict``, ``GET /health`` and ``GET /model``.
+"""The champion over HTTP: ``POST /predict``, ``GET /health``, ``GET /model`` and ``GET /metrics``.
 
-``/predict`` is a plain ``def`` so that FastAPI runs it on its thread pool: scikit-learn and
-SQLite block, and on the event loop they would stall every other request. A malformed request
-is refused (see :mod:`.schemas`) before it reaches the model, so none can take the service down.
+One app runs in each worker process (see :mod:`.server`). ``/predict`` is a coroutine that only
+validates, queues its texts for the worker's :class:`~.batcher.Batcher` and waits: the model and
+the prediction log run on that thread, never on the event loop, which stays free to accept,
+refuse and time out other requests. A malformed request is refused (see :mod:`.schemas`) before
+it reaches the model, an oversized or excess one before its body is read (see :mod:`.limits`).
 """
 
-from __future__ import annotations
-
+import asyncio
 import logging
-import sqlite3
-import uuid
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, HTTPException, Request, Response
+from fastapi import FastAPI, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from tagifai_platform.registry import CHAMPION, MODEL_NAME
+from tagifai_platform.serving import metrics
+from tagifai_platform.serving.batcher import Batcher, NoChampion
+from tagifai_platform.serving.limits import RETRY_AFTER_SECONDS, Admission, refusal
 from tagifai_platform.serving.model_holder import ModelHolder
-from tagifai_platform.serving.prediction_log import PredictionLog, log_path
+from tagifai_platform.serving.prediction_log import LogUnavailable, PredictionLog, log_path
+from tagifai_platform.serving.protocol import DEADLINE_STATE
 from tagifai_platform.serving.schemas import (
-    MAX_BODY_BYTES,
-    PredictRequest,
     PredictResponse,
     describe,
     is_json,
+    max_body_bytes,
+    predict_request,
 )
-from tagifai_platform.settings import Settings
+from tagifai_platform.settings import Settings, load_settings
 
 NO_CHAMPION = (
     "No champion model yet: run `make run` (or the end_to_end job) to train and promote one; "
     "the service picks it up without a restart."
 )
 
-
-class BodyLimit:
-    """Refuse a body declared larger than any valid request before it is read into memory."""
-
-    def __init__(self, app, max_bytes: int):
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] == "http":
-            length = dict(scope["headers"]).get(b"content-length", b"0")
-            if length.isdigit() and int(length) > self.max_bytes:
-                detail = f"the body is {int(length)} bytes; the limit is {self.max_bytes}"
-                await JSONResponse({"detail": detail}, status_code=413)(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+logger = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings, refresh: float | None = None) -> FastAPI:
-    """The service for the home of ``settings``; ``refresh`` overrides how often the alias is checked."""
-    from tagifai_platform.ml.model import predict as predict_texts
-
+def create_app(settings: Settings) -> FastAPI:
+    """The service for the home and limits of ``settings``."""
     holder = ModelHolder.for_settings(
-        settings, refresh if refresh is not None else settings.serve_refresh_seconds
+        settings, on_swap=lambda served: metrics.MODEL_VERSION.set(served.champion.version)
     )
+    PredictRequest = predict_request(settings.serve_max_texts)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        app.state.prediction_log = PredictionLog(log_path(settings))
+        log = PredictionLog(log_path(settings))
         holder.start()
+        batcher = Batcher(holder, log, settings.serve_max_texts)
+        batcher.start()
+        app.state.prediction_log, app.state.batcher = log, batcher
         try:
-            yield
+            # uvicorn hands this state to each connection's protocol, where the deadline applies.
+            yield {DEADLINE_STATE: settings.serve_timeout_seconds}
         finally:
             holder.stop()
-            app.state.prediction_log.close()
+            batcher.stop()
+            log.close()
+            metrics.worker_stopped()
 
     app = FastAPI(
         title="tagifai", summary="Tags ML projects by their title and description.", lifespan=lifespan
     )
-    app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
+    app.add_middleware(
+        Admission,
+        max_concurrency=settings.serve_max_concurrency,
+        max_body_bytes=max_body_bytes(settings.serve_max_texts),
+    )
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, error: RequestValidationError) -> JSONResponse:
         if not is_json(request.headers.get("content-type", "")):
             # FastAPI does not parse other bodies, so the field errors below would only mislead.
             detail = "send the body as JSON with the header Content-Type: application/json"
-            return JSONResponse({"detail": detail, "problems": [detail]}, status_code=415)
+            return refusal("invalid", 415, detail)
         errors = error.errors()
         problems = [describe(item) for item in errors]
         status = 400 if any(item["type"] == "json_invalid" for item in errors) else 422
+        metrics.REFUSALS.labels("invalid").inc()
         return JSONResponse({"detail": "; ".join(problems), "problems": problems}, status_code=status)
 
     @app.post("/predict", response_model=PredictResponse)
-    def predict(body: PredictRequest, request: Request, response: Response) -> dict:
-        served = holder.served  # this request's model, whatever a refresh does meanwhile
-        if served is None:
-            raise HTTPException(503, NO_CHAMPION)
-        answers = predict_texts(served.model, body.texts)
-        request_id = uuid.uuid4().hex
+    async def predict(body: PredictRequest, request: Request) -> Response:
         try:
-            request.app.state.prediction_log.append(request_id, served.champion.version, answers)
-        except sqlite3.Error as error:  # an answer that cannot be logged is not given
-            raise HTTPException(503, f"the prediction log is unavailable: {error}") from error
-        response.headers["X-Request-ID"] = request_id
-        return {
-            "request_id": request_id,
-            "model_version": served.champion.version,
-            "predictions": [
-                {
-                    "tag": answer["tag"],
-                    "confidence": max(answer["probabilities"].values()),
-                    "probabilities": answer["probabilities"],
-                }
-                for answer in answers
-            ],
-        }
+            answer = await asyncio.wait_for(
+                request.app.state.batcher.answer(body.texts), settings.serve_timeout_seconds
+            )
+        except NoChampion:
+            return refusal("no_champion", 503, NO_CHAMPION)
+        except LogUnavailable as error:  # an answer that cannot be logged is not given
+            return refusal("log_unavailable", 503, str(error))
+        except TimeoutError:
+            return refusal(
+                "answer_timeout",
+                503,
+                f"no answer within {settings.serve_timeout_seconds} s",
+                {"Retry-After": str(RETRY_AFTER_SECONDS)},
+            )
+        return Response(
+            answer.body, media_type="application/json", headers={"X-Request-ID": answer.request_id}
+        )
 
     @app.get("/health")
-    async def health() -> JSONResponse:
-        """200 when a champion is being served, 503 (with the reason) when none can be."""
+    async def health(request: Request) -> JSONResponse:
+        """200 when a request would be answered and logged; 503 naming what is missing otherwise."""
         served = holder.served
+        try:
+            # Off the event loop: the probe may wait for another worker's write to finish.
+            await run_in_threadpool(request.app.state.prediction_log.probe)
+            log_problem = None
+        except LogUnavailable as error:
+            log_problem = str(error)
+        problems = [problem for problem in (None if served else NO_CHAMPION, log_problem) if problem]
         body = {
-            "status": "ok" if served else "no_champion",
+            "status": "ok" if not problems else "unavailable",
             "model_version": served.champion.version if served else None,
+            "prediction_log": "unavailable" if log_problem else "ok",
             "checked_at": holder.checked_at.isoformat() if holder.checked_at else None,
             "refresh_seconds": holder.refresh_seconds,
             "last_error": holder.last_error,
         }
-        if served is None:
-            body["detail"] = NO_CHAMPION
-        return JSONResponse(body, status_code=200 if served else 503)
+        if problems:
+            body["detail"] = "; ".join(problems)
+        return JSONResponse(body, status_code=503 if problems else 200)
 
     @app.get("/model")
     async def model() -> dict:
         served = holder.served
         if served is None:
-            raise HTTPException(503, NO_CHAMPION)
+            return refusal("no_champion", 503, NO_CHAMPION)
         version = served.champion
         promotion = version.promotion
         return {
@@ -143,17 +146,22 @@ def create_app(settings: Settings, refresh: float | None = None) -> FastAPI:
             "loaded_at": served.loaded_at.isoformat(),
         }
 
+    @app.get("/metrics")
+    async def prometheus_metrics() -> Response:
+        return Response(metrics.exposition(), media_type=metrics.CONTENT_TYPE)
+
     return app
 
 
-def serve(settings: Settings, host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Run the service until interrupted; uvicorn finishes the requests in flight on SIGINT/SIGTERM."""
-    import uvicorn
+def app_from_environment() -> FastAPI:
+    """The app of one worker process: its settings come from the environment, as ``tagifai serve``'s did."""
+    import faulthandler
 
-    # uvicorn configures only its own loggers; the model swaps belong next to its lines.
+    # A worker killed by a signal (SIGBUS from a broken SQLite -shm file, say) leaves a traceback.
+    faulthandler.enable()
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(levelname)s:     %(message)s"))
     serving_logger = logging.getLogger("tagifai_platform.serving")
     serving_logger.addHandler(handler)
     serving_logger.setLevel(logging.INFO)
-    uvicorn.run(create_app(settings), host=host, port=port)
+    return create_app(load_settings())

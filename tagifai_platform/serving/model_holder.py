@@ -5,6 +5,10 @@ changes the model under a request in flight. A background thread asks the regist
 ``champion`` alias every ``refresh_seconds`` and loads a new version completely before
 replacing that single reference: requests never wait for MLflow, and a version that fails to
 load leaves the previous one serving.
+
+Loading a version takes seconds, so the holder keeps ready the versions a move of the alias
+most likely points at next: the ``challenger`` (a promotion) and the champion served before
+(a rollback). Either move is then served from the next check of the alias on, without a load.
 """
 
 from __future__ import annotations
@@ -17,10 +21,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tagifai_platform.registry import CHAMPION, ModelRegistry, ModelVersion
+from tagifai_platform.registry import CHALLENGER, CHAMPION, ModelRegistry, ModelVersion
 from tagifai_platform.settings import Settings
-
-DEFAULT_REFRESH_SECONDS = 2.0
 
 logger = logging.getLogger(__name__)
 
@@ -35,12 +37,16 @@ class Served:
 class ModelHolder:
     def __init__(
         self,
-        find_champion: Callable[[], ModelVersion | None],
+        find_alias: Callable[[str], ModelVersion | None],
         load: Callable[[ModelVersion], Any],
-        refresh_seconds: float = DEFAULT_REFRESH_SECONDS,
+        refresh_seconds: float,
+        on_swap: Callable[[Served], None] | None = None,
     ):
-        self._find_champion = find_champion
+        self._find_alias = find_alias
         self._load = load
+        self._ready: dict[int, Any] = {}  # version -> loaded model: the served, previous and challenger
+        self._previous: int | None = None
+        self._on_swap = on_swap
         self.refresh_seconds = refresh_seconds
         self.served: Served | None = None
         self.checked_at: datetime | None = None
@@ -50,25 +56,28 @@ class ModelHolder:
         self._thread: threading.Thread | None = None
 
     @classmethod
-    def for_settings(cls, settings: Settings, refresh_seconds: float) -> ModelHolder:
+    def for_settings(cls, settings: Settings, on_swap: Callable[[Served], None] | None = None) -> ModelHolder:
         registry = ModelRegistry(settings.mlflow_tracking_uri, settings.mlflow_artifacts)
         database = Path(settings.mlflow_tracking_uri.removeprefix("sqlite:///"))
 
-        def find_champion() -> ModelVersion | None:
+        def find_alias(alias: str) -> ModelVersion | None:
             # Asking MLflow first would create an empty store in a home nothing was trained in yet.
-            return registry.by_alias(CHAMPION) if database.exists() else None
+            return registry.by_alias(alias) if database.exists() else None
 
-        return cls(find_champion, registry.load, refresh_seconds)
+        return cls(find_alias, registry.load, settings.serve_refresh_seconds, on_swap)
 
     def refresh(self) -> Served | None:
-        """Serve the current champion: load it if its version changed, else only take its new tags."""
+        """Serve the current champion (loading it if its version changed, else only taking its new
+        tags), then make the challenger ready."""
         with self._refreshing:
             try:
-                champion = self._find_champion()
+                champion = self._find_alias(CHAMPION)
                 # The registry answers None for a failed lookup as well as for a removed alias,
                 # so either way the last champion serves on.
                 if champion is not None:
                     self._take(champion)
+                challenger = self._find_alias(CHALLENGER)
+                self._keep_ready(challenger)
             except Exception as error:  # whatever broke, the last good model serves on
                 self.last_error = f"{type(error).__name__}: {error}"
                 logger.warning("Refreshing the champion failed, the current model stays: %s", self.last_error)
@@ -83,13 +92,30 @@ class ModelHolder:
             if champion != current.champion:
                 self.served = replace(current, champion=champion)
             return
-        model = self._load(champion)
+        model = self._ready[champion.version] if champion.version in self._ready else self._load(champion)
+        self._previous = current.champion.version if current else None
         self.served = Served(champion, model, datetime.now(UTC))
+        if self._on_swap is not None:
+            self._on_swap(self.served)
         logger.info(
             "Serving model version %s (was %s)",
             champion.version,
             current.champion.version if current else None,
         )
+
+    def _keep_ready(self, challenger: ModelVersion | None) -> None:
+        """Keep the served, previous and challenger models loaded, and only those."""
+        served = self.served
+        if served is not None:
+            self._ready[served.champion.version] = served.model
+        if challenger is not None and challenger.version not in self._ready:
+            self._ready[challenger.version] = self._load(challenger)
+        keep = {
+            served.champion.version if served else None,
+            self._previous,
+            challenger and challenger.version,
+        }
+        self._ready = {version: model for version, model in self._ready.items() if version in keep}
 
     def start(self) -> None:
         """Load the champion now, then keep checking for a new one in a background thread."""

@@ -1,9 +1,19 @@
 """The prediction log: every answer the service gives, in one append-only SQLite file under the home.
 
-SQLite in WAL mode lets request threads, several server processes and the monitoring reader use
-the file at once: writers queue on the database lock for one short transaction per request,
-readers never block them, and a crash mid-request leaves all of that request's rows or none.
-Triggers refuse UPDATE and DELETE, so the monitoring input can only grow.
+SQLite in WAL mode lets several server processes and the monitoring reader use the file at once:
+each worker writes the requests it answers together in one short transaction (a group commit),
+writers queue on the database lock, readers never block them, and a crash leaves a request's
+rows all there or all missing. An answer is sent only after its rows are committed. Triggers
+refuse UPDATE and DELETE, so the monitoring input can only grow.
+
+Every write first checks the files, because what goes wrong with them does not show in SQLite's
+answers. A file deleted or replaced under a running service would go on being written through
+the open handle, where monitoring never looks. A ``-shm`` file (SQLite's shared memory, mapped
+into every writer) that is truncated or made immutable kills the process with SIGBUS at the next
+write, without a Python error. Both are refused as :class:`LogUnavailable` instead, and so is a
+file that cannot be written. A deleted or truncated log needs a restart of the service (reopening
+in place while other workers hold the old files is not safe); permissions that come back are
+picked up by the next write.
 
 ``logged_at`` is stored as fixed-width ISO 8601 in UTC so that text order is time order and the
 ``since`` filter stays a plain index range.
@@ -12,6 +22,7 @@ Triggers refuse UPDATE and DELETE, so the monitoring input can only grow.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -64,12 +75,16 @@ def utc_iso(moment: datetime | str) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-class PredictionLog:
-    """The writing side: one connection, shared by the service's request threads.
+class LogUnavailable(Exception):
+    """The prediction log cannot take a record; the message says why."""
 
-    Threads of one process take turns on a lock rather than in SQLite's busy handler, which sleeps
-    in steps of up to 100 ms and is left to arbitrate between processes. The connection stays open
-    because closing the last one checkpoints the WAL, an fsync per request.
+
+class PredictionLog:
+    """The writing side: one connection, shared by the threads of one process.
+
+    Threads take turns on a lock rather than in SQLite's busy handler, which sleeps in steps of up
+    to 100 ms and is left to arbitrate between processes. The connection stays open because
+    closing the last one checkpoints the WAL, an fsync per request.
     """
 
     def __init__(self, path: Path):
@@ -78,6 +93,9 @@ class PredictionLog:
         self._writing = threading.Lock()
         self._connection = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_SECONDS, check_same_thread=False)
         self._prepare()
+        self._identity = _identity(self.path)
+        self._shm_size = 0
+        self._check_files()  # notes the size of the -shm file as mapped now
 
     def _prepare(self) -> None:
         """Switch to WAL and create the table, retrying while another process does the same.
@@ -111,6 +129,18 @@ class PredictionLog:
         at: datetime | None = None,
     ) -> None:
         """Log the ``{"text", "tag", "probabilities"}`` answers of one request in one transaction."""
+        self.append_many(model_version, [(request_id, predictions)], at)
+
+    def append_many(
+        self,
+        model_version: int,
+        requests: Iterable[tuple[str, Iterable[Mapping[str, Any]]]],
+        at: datetime | None = None,
+    ) -> None:
+        """Log the answers of several ``(request_id, predictions)`` in one transaction.
+
+        Raises :class:`LogUnavailable` when nothing could be written, with SQLite's reason.
+        """
         logged_at = utc_iso(at or datetime.now(UTC))
         rows = [
             (
@@ -122,12 +152,57 @@ class PredictionLog:
                 json.dumps(prediction["probabilities"], sort_keys=True),
                 model_version,
             )
+            for request_id, predictions in requests
             for prediction in predictions
         ]
-        with self._writing, self._connection:
-            self._connection.executemany(
-                f"INSERT INTO predictions ({', '.join(COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, ?)", rows
+        with self._writing:
+            self._check_files()
+            try:
+                with self._connection:
+                    self._connection.executemany(
+                        f"INSERT INTO predictions ({', '.join(COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, ?)", rows
+                    )
+            except sqlite3.Error as error:
+                raise LogUnavailable(f"the prediction log {self.path} cannot be written: {error}") from error
+
+    def probe(self) -> None:
+        """Raise :class:`LogUnavailable` unless a write could be committed now, without writing one.
+
+        Takes and releases SQLite's write lock, which a read-only or vanished file refuses.
+        """
+        with self._writing:
+            self._check_files()
+            try:
+                self._connection.execute("BEGIN IMMEDIATE")
+                self._connection.execute("ROLLBACK")
+            except sqlite3.Error as error:
+                raise LogUnavailable(f"the prediction log {self.path} cannot be written: {error}") from error
+
+    def _check_files(self) -> None:
+        try:
+            current = _identity(self.path)
+        except FileNotFoundError:
+            current = None
+        if current != self._identity:
+            raise LogUnavailable(
+                f"the prediction log {self.path} was deleted or replaced while the service ran; "
+                "restart the service to start a new one"
             )
+        for name in (self.path, *(Path(f"{self.path}{suffix}") for suffix in ("-wal", "-shm"))):
+            if name.exists() and not os.access(name, os.W_OK):  # also false for an immutable file
+                raise LogUnavailable(f"the prediction log's file {name} cannot be written")
+        shm = Path(f"{self.path}-shm")
+        size = shm.stat().st_size if shm.exists() else 0
+        if size < self._shm_size:
+            raise LogUnavailable(
+                f"the prediction log's shared memory {shm} was truncated; restart the service"
+            )
+        self._shm_size = size
+
+
+def _identity(path: Path) -> tuple[int, int]:
+    status = os.stat(path)
+    return status.st_dev, status.st_ino
 
 
 def read_predictions(source: Settings | str | Path, since: datetime | str | None = None) -> pd.DataFrame:

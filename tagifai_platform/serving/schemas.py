@@ -12,10 +12,16 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictStr, StringConstraints
 from pydantic_core import PydanticCustomError
 
-MAX_TEXTS = 64
 MAX_TEXT_CHARS = 10_000
-# The largest valid body, with every character JSON-escaped as a surrogate pair (12 bytes), plus slack.
-MAX_BODY_BYTES = MAX_TEXTS * MAX_TEXT_CHARS * 12 + 64 * 1024
+# Bytes a body may spend per allowed character: two covers any text in Latin, Greek or Cyrillic
+# script sent as UTF-8. A body over the limit is refused however its texts would validate, so
+# that a worker never holds more than this per request (20 MB at 1,000 texts).
+BYTES_PER_CHAR = 2
+
+
+def max_body_bytes(max_texts: int) -> int:
+    """The body limit for ``max_texts`` texts a request, with 64 KiB for the JSON around them."""
+    return max_texts * MAX_TEXT_CHARS * BYTES_PER_CHAR + 64 * 1024
 
 
 def _not_blank(text: str) -> str:
@@ -27,10 +33,15 @@ def _not_blank(text: str) -> str:
 Text = Annotated[StrictStr, StringConstraints(max_length=MAX_TEXT_CHARS), AfterValidator(_not_blank)]
 
 
-class PredictRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+def predict_request(max_texts: int) -> type[BaseModel]:
+    """The body of ``POST /predict`` for a service that takes at most ``max_texts`` texts a request."""
 
-    texts: list[Text] = Field(min_length=1, max_length=MAX_TEXTS, description="title and description")
+    class PredictRequest(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+
+        texts: list[Text] = Field(min_length=1, max_length=max_texts, description="title and description")
+
+    return PredictRequest
 
 
 class Prediction(BaseModel):

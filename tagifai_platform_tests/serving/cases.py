@@ -1,6 +1,9 @@
 """Malformed /predict requests, each with the status it must get and a phrase its message must name."""
 
-from tagifai_platform.serving.schemas import MAX_TEXT_CHARS, MAX_TEXTS
+from tagifai_platform.serving.schemas import MAX_TEXT_CHARS
+from tagifai_platform.settings import Settings
+
+MAX_TEXTS = Settings.serve_max_texts
 
 JSON = {"content-type": "application/json"}
 

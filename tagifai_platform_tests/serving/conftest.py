@@ -68,10 +68,11 @@ class Service:
     output: Path
 
     @classmethod
-    def start(cls, settings: Settings, workdir: Path) -> Service:
+    def start(cls, settings: Settings, workdir: Path, **environment: str) -> Service:
+        """Start on a free port with ``environment`` added (``TAGIFAI_SERVE_WORKERS="2"``, say)."""
         port = free_port()
         output = workdir / "serve.log"
-        env = {**os.environ, "TAGIFAI_HOME": str(settings.home)}
+        env = {**os.environ, "TAGIFAI_HOME": str(settings.home), **environment}
         with output.open("wb") as sink:
             process = subprocess.Popen(
                 [str(BIN / "tagifai"), "serve", "--port", str(port)],
@@ -113,8 +114,9 @@ class Service:
 
 @pytest.fixture(scope="module")
 def service(model_home, tmp_path_factory):
+    """The service with two workers, whatever the machine's cores, so that they share the port and log."""
     workdir = tmp_path_factory.mktemp("serve-cwd")
-    running = Service.start(model_home.settings, workdir)
+    running = Service.start(model_home.settings, workdir, TAGIFAI_SERVE_WORKERS="2")
     yield running
     running.stop()
     assert running.process.returncode == 0 and "Application shutdown complete" in running.log(), running.log()
@@ -125,3 +127,27 @@ def service(model_home, tmp_path_factory):
 def client(service):
     with httpx.Client(base_url=service.url, timeout=30) as http:
         yield http
+
+
+def served_versions(url: str) -> dict[str, int]:
+    """The model version each live worker of the service at ``url`` serves, from its ``/metrics``."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    return {
+        sample.labels["pid"]: int(sample.value)
+        for family in text_string_to_metric_families(text)
+        if family.name == "tagifai_model_version"
+        for sample in family.samples
+    }
+
+
+def wait_until_all_workers_serve(url: str, version: int, workers: int, limit: float) -> float:
+    """Seconds until each of the ``workers`` serves ``version``; fails the test after ``limit``."""
+    started = time.monotonic()
+    while time.monotonic() < started + limit:
+        versions = served_versions(url)
+        if len(versions) >= workers and set(versions.values()) == {version}:
+            return time.monotonic() - started
+        time.sleep(0.05)
+    pytest.fail(f"not every worker served version {version} within {limit} s: {served_versions(url)}")

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from tagifai_platform.registry import PROMOTION_TAG, ModelVersion
+from tagifai_platform.registry import CHALLENGER, CHAMPION, PROMOTION_TAG, ModelVersion
 from tagifai_platform.serving.model_holder import ModelHolder
 
 
@@ -17,18 +17,19 @@ def version(number: int, **tags) -> ModelVersion:
 
 
 class Registry:
-    """Answers what ``champion`` points at and counts loads; ``fail`` makes the next call raise."""
+    """Answers what the aliases point at and counts loads; ``fail`` makes the next call raise."""
 
     def __init__(self):
         self.champion: ModelVersion | None = None
+        self.challenger: ModelVersion | None = None
         self.loads: list[int] = []
         self.fail_find: Exception | None = None
         self.fail_load: Exception | None = None
 
-    def find(self) -> ModelVersion | None:
+    def find(self, alias: str) -> ModelVersion | None:
         if self.fail_find:
             raise self.fail_find
-        return self.champion
+        return {CHAMPION: self.champion, CHALLENGER: self.challenger}[alias]
 
     def load(self, model_version: ModelVersion) -> dict:
         if self.fail_load:
@@ -68,7 +69,20 @@ def test_a_promotion_and_a_rollback_swap_the_model_but_not_under_a_request_in_fl
     assert in_flight.model == {"model": 1}, "a request keeps the model it took"
     registry.champion = version(1)
     assert holder.refresh().model == {"model": 1}
-    assert registry.loads == [1, 2, 1]
+    assert registry.loads == [1, 2], "the champion before is kept ready for a rollback"
+
+
+def test_the_challenger_is_loaded_ahead_so_that_its_promotion_is_served_without_a_load(registry, holder):
+    registry.champion, registry.challenger = version(1), version(2)
+    assert holder.refresh().model == {"model": 1} and registry.loads == [1, 2]
+    registry.champion, registry.challenger = version(2), version(3)
+    assert holder.refresh().model == {"model": 2} and registry.loads == [1, 2, 3]
+    registry.challenger = version(4)
+    holder.refresh()
+    assert registry.loads == [1, 2, 3, 4]
+    registry.champion = version(3)  # neither served, previous nor challenger any more: loaded again
+    holder.refresh()
+    assert registry.loads == [1, 2, 3, 4, 3]
 
 
 def test_new_tags_on_the_same_version_are_taken_without_a_reload(registry, holder):
@@ -106,7 +120,7 @@ def test_readers_do_not_wait_for_a_slow_load(registry):
             release.wait(10)
         return registry.load(model_version)
 
-    holder = ModelHolder(registry.find, slow_load)
+    holder = ModelHolder(registry.find, slow_load, refresh_seconds=60)
     registry.champion = version(1)
     holder.refresh()
     registry.champion = version(2)

@@ -12,7 +12,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tagifai_platform.serving.prediction_log import COLUMNS, PredictionLog, log_path, read_predictions
+from tagifai_platform.serving.prediction_log import (
+    COLUMNS,
+    LogUnavailable,
+    PredictionLog,
+    log_path,
+    read_predictions,
+)
 from tagifai_platform.settings import load_settings
 
 ANSWER = {
@@ -133,3 +139,62 @@ def test_two_processes_appending_at_once_lose_nothing(tmp_path):
     assert len(frame) == 2 * requests and frame["request_id"].nunique() == 2 * requests
     writer_order = frame["request_id"].str.split("-").str[0]
     assert (writer_order != writer_order.shift()).sum() > 2, "the two writers did interleave"
+
+
+def assert_refused(log: PredictionLog, reason: str) -> None:
+    """Neither a write nor the health probe gets through, and both say why."""
+    with pytest.raises(LogUnavailable, match=reason):
+        log.append("refused", 1, [ANSWER])
+    with pytest.raises(LogUnavailable, match=reason):
+        log.probe()
+
+
+def test_several_requests_are_written_in_one_transaction(log):
+    log.append_many(4, [("first", [ANSWER]), ("second", [ANSWER, ANSWER])])
+    frame = read_predictions(log.path)
+    assert frame["request_id"].tolist() == ["first", "second", "second"]
+    assert frame["logged_at"].nunique() == 1 and set(frame["model_version"]) == {4}
+
+
+def test_a_log_deleted_or_replaced_under_the_writer_is_reported_not_written(log):
+    log.append("before", 1, [ANSWER])
+    log.probe()
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{log.path}{suffix}").unlink(missing_ok=True)
+    assert_refused(log, "deleted or replaced")
+    log.path.write_bytes(b"")  # another file at the same path is not the log that was opened
+    assert_refused(log, "deleted or replaced")
+
+
+def test_a_log_that_refuses_writes_is_reported(tmp_path):
+    path = tmp_path / "predictions.db"
+    PredictionLog(path).close()
+    read_only = PredictionLog(path)
+    read_only._connection.execute("PRAGMA query_only = ON")  # what a read-only file does to a writer
+    assert_refused(read_only, "cannot be written")
+    read_only.close()
+
+
+def test_a_truncated_shared_memory_file_is_refused_instead_of_crashing_the_writer(log):
+    log.append("before", 1, [ANSWER])
+    shm = Path(f"{log.path}-shm")
+    content = shm.read_bytes()
+    shm.write_bytes(b"")  # writing through the mapping now would be SIGBUS
+    try:
+        assert_refused(log, "truncated")
+    finally:
+        shm.write_bytes(content)  # so that closing the connection can unmap it
+
+
+@pytest.mark.parametrize("suffix", ["", "-shm"])
+def test_a_file_of_the_log_made_immutable_is_refused_and_taken_back_once_writable(log, suffix):
+    log.append("before", 1, [ANSWER])
+    name = f"{log.path}{suffix}"
+    if subprocess.run(["chattr", "+i", name], capture_output=True).returncode != 0:
+        pytest.skip("chattr is not available here")  # the one way to make a file unwritable for root
+    try:
+        assert_refused(log, "cannot be written")
+    finally:
+        subprocess.run(["chattr", "-i", name], check=True)
+    log.append("after", 1, [ANSWER])
+    assert read_predictions(log.path)["request_id"].tolist() == ["before", "after"]

@@ -1,16 +1,19 @@
-"""``tagifai serve`` as a real process on a home with two model versions."""
+"""``tagifai serve`` as a real process, with two workers, on a home with two model versions."""
 
 import json
+import subprocess
+import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
-from tagifai_platform.serving.model_holder import DEFAULT_REFRESH_SECONDS
 from tagifai_platform.serving.prediction_log import read_predictions
+from tagifai_platform.settings import Settings
 from tagifai_platform_tests.serving.cases import BAD_REQUESTS
+from tagifai_platform_tests.serving.conftest import served_versions, wait_until_all_workers_serve
 
 VISION = (
     "Real-time object detection with YOLO: convolutional networks find bounding boxes in images and video"
@@ -18,7 +21,8 @@ VISION = (
 LANGUAGE = "Fine-tuning BERT transformers for sentiment analysis and named entity recognition on text corpora"
 TAGS = {"computer-vision", "natural-language-processing", "mlops", "other"}
 # A swap needs one refresh interval plus loading the new version; more than this is a stuck refresh.
-PICKUP_SECONDS = DEFAULT_REFRESH_SECONDS + 20
+PICKUP_SECONDS = Settings.serve_refresh_seconds + 30
+WORKERS = 2
 
 
 def test_predictions_are_sane_and_logged(client, model_home):
@@ -66,32 +70,24 @@ def test_every_malformed_request_gets_its_4xx_and_the_service_carries_on(client)
 
 
 def keep_predicting(url: str, stop: threading.Event, answers: list) -> None:
-    """Send requests back to back until told to stop (or a minute has passed), noting each outcome."""
+    """Send requests back to back until told to stop (or a minute has passed), noting when each was
+    sent and its outcome."""
     deadline = time.monotonic() + 60
     with httpx.Client(base_url=url, timeout=30) as http:
         while not stop.is_set() and time.monotonic() < deadline:
+            sent_at = time.monotonic()
             try:
                 response = http.post("/predict", json={"texts": [VISION]})
-                answers.append((time.monotonic(), response.status_code, response.json().get("model_version")))
+                answers.append((sent_at, response.status_code, response.json().get("model_version")))
             except httpx.HTTPError as error:
-                answers.append((time.monotonic(), repr(error), None))
+                answers.append((sent_at, repr(error), None))
 
 
-def wait_for_version(answers: list, version: int, since: float) -> float:
-    """Seconds from ``since`` until a client was answered by ``version``."""
-    deadline = since + PICKUP_SECONDS
-    while time.monotonic() < deadline:
-        for at, _, answered_by in list(answers):
-            if at > since and answered_by == version:
-                return at - since
-        time.sleep(0.05)
-    pytest.fail(f"version {version} was not served within {PICKUP_SECONDS} s of its promotion")
-
-
-def test_a_promotion_and_a_rollback_are_picked_up_under_load_without_a_failed_request(
+def test_a_promotion_and_a_rollback_are_picked_up_by_every_worker_under_load_without_a_failed_request(
     client, service, model_home
 ):
     registry = model_home.registry
+    wait_until_all_workers_serve(service.url, model_home.strong, WORKERS, PICKUP_SECONDS)
     stop = threading.Event()
     answers_per_client = [[], []]
     clients = [
@@ -100,57 +96,122 @@ def test_a_promotion_and_a_rollback_are_picked_up_under_load_without_a_failed_re
     ]
     for thread in clients:
         thread.start()
+    moved, switched = [], []
     try:
-        promoted_at = time.monotonic()
-        registry.move_champion(model_home.weak, {"reason": "promotion under load"})
-        promotion_pickup = wait_for_version(answers_per_client[0], model_home.weak, promoted_at)
-        model = client.get("/model").json()
-        assert model["version"] == model_home.weak and model["holdout_metrics"] is None
-        assert model["promotion"]["previous_version"] == model_home.strong
-
-        rolled_back_at = time.monotonic()
-        registry.move_champion(model_home.strong, {"reason": "rollback under load"})
-        rollback_pickup = wait_for_version(answers_per_client[0], model_home.strong, rolled_back_at)
-        time.sleep(0.2)  # a few more answers from the restored champion
+        time.sleep(0.3)
+        for version, reason in (
+            (model_home.weak, "promotion under load"),
+            (model_home.strong, "rollback under load"),
+        ):
+            moved.append(time.monotonic())
+            registry.move_champion(version, {"reason": reason})
+            wait_until_all_workers_serve(service.url, version, WORKERS, PICKUP_SECONDS)
+            switched.append(time.monotonic())
+            if version == model_home.weak:
+                model = client.get("/model").json()
+                assert model["version"] == model_home.weak and model["holdout_metrics"] is None
+                assert model["promotion"]["previous_version"] == model_home.strong
+            time.sleep(0.3)  # a few answers from the version every worker now serves
     finally:
         stop.set()
         for thread in clients:
             thread.join(70)
-    print(f"promotion picked up in {promotion_pickup:.2f} s, rollback in {rollback_pickup:.2f} s")
 
     for answers in answers_per_client:
         assert answers and all(status == 200 for _, status, _ in answers), {a[1] for a in answers}
-        served = [version for _, _, version in answers]
-        runs = [version for index, version in enumerate(served) if index == 0 or version != served[index - 1]]
-        assert runs == [model_home.strong, model_home.weak, model_home.strong], (
-            "one swap each way, no flapping"
-        )
+        # Workers swap on their own clocks, so during a swap answers may alternate; once every
+        # worker serves the new version, no answer comes from the old one.
+        assert {v for at, _, v in answers if at < moved[0]} == {model_home.strong}
+        after_promotion = [v for at, _, v in answers if switched[0] < at < moved[1]]
+        after_rollback = [v for at, _, v in answers if at > switched[1]]
+        assert set(after_promotion) == {model_home.weak} and set(after_rollback) == {model_home.strong}
     assert client.get("/model").json()["promotion"]["reason"] == "rollback under load"
 
 
-def test_concurrent_requests_are_each_logged_exactly_once(service, model_home):
-    threads, requests = 8, 25
+CLIENT = """
+import json, sys, threading
+import httpx
+url, name, threads, requests = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+sent, failures = {}, []
+def send(thread):
+    with httpx.Client(base_url=url, timeout=60) as http:
+        for number in range(requests):
+            texts = [f"{name}/{thread}/{number}/{i}: YOLO for drones" for i in range(1 + number % 3)]
+            response = http.post("/predict", json={"texts": texts})
+            if response.status_code == 200:
+                sent[response.json()["request_id"]] = texts
+            else:
+                failures.append(response.status_code)
+workers = [threading.Thread(target=send, args=(t,)) for t in range(threads)]
+[w.start() for w in workers]
+[w.join() for w in workers]
+print(json.dumps({"sent": sent, "failures": failures}))
+"""
 
-    def send(thread: int) -> dict[str, str]:
-        sent = {}
-        with httpx.Client(base_url=service.url, timeout=30) as http:
-            for number in range(requests):
-                text = f"{VISION} (client {thread}, request {number})"
-                response = http.post("/predict", json={"texts": [text]})
-                assert response.status_code == 200, response.text
-                sent[response.json()["request_id"]] = text
-        return sent
 
-    with ThreadPoolExecutor(threads) as pool:
-        sent = {
-            request_id: text for part in pool.map(send, range(threads)) for request_id, text in part.items()
-        }
-    assert len(sent) == threads * requests
+def test_requests_from_several_processes_are_each_logged_exactly_once(service, model_home):
+    processes, threads, requests = 3, 4, 15
+    clients = [
+        subprocess.Popen(
+            [sys.executable, "-c", CLIENT, service.url, f"client{n}", str(threads), str(requests)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for n in range(processes)
+    ]
+    sent = {}
+    for client_process in clients:
+        output, _ = client_process.communicate(timeout=300)
+        result = json.loads(output)
+        assert result["failures"] == []
+        sent.update(result["sent"])
+    assert len(sent) == processes * threads * requests
 
     logged = read_predictions(model_home.settings)
     logged = logged[logged["request_id"].isin(sent)]
-    assert len(logged) == threads * requests and logged["request_id"].is_unique
-    assert (logged["text"] == logged["request_id"].map(sent)).all()
+    assert len(logged) == sum(len(texts) for texts in sent.values()), "one record per answered text"
+    assert (logged.groupby("request_id")["text"].apply(list) == pd_series(sent)).all()
     assert logged["logged_at"].notna().all() and logged["tag"].isin(TAGS).all()
     confidences = logged["probabilities"].map(lambda probabilities: max(json.loads(probabilities).values()))
     assert (logged["confidence"] == confidences).all()
+
+
+def pd_series(sent: dict):
+    import pandas as pd
+
+    return pd.Series(sent).sort_index()
+
+
+def metric_values(url: str) -> dict[tuple, float]:
+    """Every sample of the service's ``/metrics``, keyed by name and sorted labels."""
+    families = text_string_to_metric_families(httpx.get(f"{url}/metrics", timeout=10).text)
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in families
+        for sample in family.samples
+    }
+
+
+def test_metrics_parse_and_count_what_was_sent(service, model_home):
+    before = metric_values(service.url)
+    with httpx.Client(base_url=service.url, timeout=30) as http:
+        for _ in range(5):
+            assert http.post("/predict", json={"texts": [VISION, LANGUAGE]}).status_code == 200
+        for _ in range(3):
+            assert http.post("/predict", json={"texts": []}).status_code == 422
+    after = metric_values(service.url)
+
+    def grew(name, **labels):
+        key = (name, tuple(sorted(labels.items())))
+        return after.get(key, 0) - before.get(key, 0)
+
+    assert grew("tagifai_requests_total", endpoint="/predict", status="200") == 5
+    assert grew("tagifai_requests_total", endpoint="/predict", status="422") == 3
+    assert grew("tagifai_request_duration_seconds_count", endpoint="/predict", status="200") == 5
+    assert grew("tagifai_request_duration_seconds_bucket", endpoint="/predict", status="200", le="+Inf") == 5
+    version = str(model_home.strong)
+    assert grew("tagifai_predictions_total", tag="computer-vision", model_version=version) == 5
+    assert grew("tagifai_predictions_total", tag="natural-language-processing", model_version=version) == 5
+    assert grew("tagifai_refusals_total", reason="invalid") == 3
+    assert set(served_versions(service.url).values()) == {model_home.strong}
+    assert len(served_versions(service.url)) == WORKERS, "one series per live worker"

@@ -1,6 +1,7 @@
 """Request validation and the no-champion answers, on the app in process (no model needed)."""
 
 import warnings
+from dataclasses import replace
 
 import pytest
 
@@ -9,9 +10,9 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 from tagifai_platform.serving.app import NO_CHAMPION, create_app
-from tagifai_platform.serving.schemas import MAX_BODY_BYTES, MAX_TEXT_CHARS, MAX_TEXTS
+from tagifai_platform.serving.schemas import MAX_TEXT_CHARS, max_body_bytes
 from tagifai_platform.settings import load_settings
-from tagifai_platform_tests.serving.cases import BAD_REQUESTS
+from tagifai_platform_tests.serving.cases import BAD_REQUESTS, MAX_TEXTS
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +22,7 @@ def empty_home(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def client(empty_home):
-    with TestClient(create_app(empty_home, refresh=0.1)) as test_client:
+    with TestClient(create_app(replace(empty_home, serve_refresh_seconds=0.1))) as test_client:
         yield test_client
 
 
@@ -39,7 +40,7 @@ def test_a_body_larger_than_any_valid_request_is_refused_before_it_is_read(clien
         "/predict", content=b"{}", headers={"content-type": "application/json", "content-length": "9" * 10}
     )
     assert response.status_code == 413
-    assert f"the limit is {MAX_BODY_BYTES}" in response.json()["detail"]
+    assert f"the limit is {max_body_bytes(MAX_TEXTS)}" in response.json()["detail"]
 
 
 def test_the_limits_themselves_are_allowed(client):
@@ -51,7 +52,8 @@ def test_without_a_champion_predict_and_health_say_so(client, empty_home):
     predict = client.post("/predict", json={"texts": ["a text"]})
     assert predict.status_code == 503 and predict.json()["detail"] == NO_CHAMPION
     health = client.get("/health")
-    assert health.status_code == 503
-    assert health.json()["status"] == "no_champion" and health.json()["model_version"] is None
+    assert health.status_code == 503 and health.json()["detail"] == NO_CHAMPION
+    assert health.json()["status"] == "unavailable" and health.json()["model_version"] is None
+    assert health.json()["prediction_log"] == "ok"
     assert client.get("/model").status_code == 503
     assert not (empty_home.home / "mlflow").exists(), "looking for a champion creates no MLflow store"

@@ -1,0 +1,35 @@
+"""Settings: every default in one place, and a bad value refused with its name before anything starts."""
+
+import pytest
+
+from tagifai_platform.settings import NUMBERS, Settings, SettingsError, load_settings
+
+
+def test_defaults_come_from_the_settings_class(tmp_path):
+    settings = load_settings({"TAGIFAI_HOME": str(tmp_path)})
+    for field, _, _ in NUMBERS.values():
+        assert getattr(settings, field) == getattr(Settings, field), field
+    assert settings.executor == Settings.executor and settings.serve_workers >= 1
+
+
+def test_numbers_are_read_and_blank_means_default(tmp_path):
+    settings = load_settings(
+        {"TAGIFAI_HOME": str(tmp_path), "TAGIFAI_SERVE_WORKERS": " 3 ", "TAGIFAI_SERVE_REFRESH_SECONDS": ""}
+    )
+    assert settings.serve_workers == 3 and settings.serve_refresh_seconds == Settings.serve_refresh_seconds
+
+
+@pytest.mark.parametrize(
+    "variable, value, message",
+    [
+        ("TAGIFAI_SERVE_REFRESH_SECONDS", "0", "must be at least 0.1"),  # 0 would spin a core
+        ("TAGIFAI_SERVE_REFRESH_SECONDS", "nan", "must be at least"),
+        ("TAGIFAI_SERVE_WORKERS", "two", "is not an integer"),
+        ("TAGIFAI_SERVE_MAX_TEXTS", "0", "must be at least 1"),
+        ("TAGIFAI_SERVE_TIMEOUT_SECONDS", "-1", "must be at least"),
+        ("TAGIFAI_TUNING_TRIALS", "1.5", "is not an integer"),
+    ],
+)
+def test_a_bad_value_is_refused_with_its_name(tmp_path, variable, value, message):
+    with pytest.raises(SettingsError, match=f"{variable}=.*{message}"):
+        load_settings({"TAGIFAI_HOME": str(tmp_path), variable: value})
