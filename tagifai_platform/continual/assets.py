@@ -11,6 +11,7 @@ import dagster as dg
 import pandas as pd
 
 from tagifai_platform.continual.resources import MonitoringPolicy, PredictionLogReader
+from tagifai_platform.dataops.partitions import batches
 from tagifai_platform.io_managers import WarehouseResource
 from tagifai_platform.mlops.resources import ModelRegistryResource, ReportStore
 from tagifai_platform.mlops.steps import splits_of
@@ -88,7 +89,7 @@ def monitoring_report(
             "drift_plots_path": dg.MetadataValue.path(str(path)),
             "labels_from_batches": dg.MetadataValue.json(
                 warehouse.partition_report(
-                    "labeled_projects", context.instance.get_dynamic_partitions("batches")
+                    "labeled_projects", context.instance.get_dynamic_partitions(batches.name)
                 )
             ),
         },

@@ -1,7 +1,7 @@
 """A one-worker ``tagifai serve`` with tiny limits: oversized, slow and excess requests, and a log that goes.
 
-The service runs on a home of its own that shares the model registry of ``model_home``, so that
-taking its prediction log away disturbs no other test.
+The service runs on a home of its own, with a copy of the model registry of ``model_home`` (the
+copied home follows itself), so that taking its prediction log away disturbs no other test.
 """
 
 import os
@@ -26,8 +26,7 @@ TEXT = "Real-time object detection with YOLO on drones " * 100
 @pytest.fixture(scope="module")
 def limited(model_home, tmp_path_factory):
     root = tmp_path_factory.mktemp("limited")
-    (root / "home" / "mlflow").mkdir(parents=True)
-    shutil.copy(model_home.settings.home / "mlflow" / "mlflow.db", root / "home" / "mlflow" / "mlflow.db")
+    shutil.copytree(model_home.settings.home / "mlflow", root / "home" / "mlflow")
     settings = load_settings({"TAGIFAI_HOME": str(root / "home")})
     service = Service.start(
         settings,
