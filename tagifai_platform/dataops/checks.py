@@ -5,6 +5,7 @@ downstream (in this run or any later one) reads a batch that failed. A failure n
 """
 
 import warnings
+from collections.abc import Callable
 
 import dagster as dg
 import pandas as pd
@@ -12,6 +13,7 @@ import pandas as pd
 from tagifai_platform.audits import audit
 from tagifai_platform.data import suites
 from tagifai_platform.data.transform import label_holdout
+from tagifai_platform.data.validation import ValidationSummary
 from tagifai_platform.dataops.assets import without_batch
 from tagifai_platform.dataops.partitions import batches
 from tagifai_platform.dataops.resources import ExpectationsValidator, ProjectSource
@@ -20,6 +22,11 @@ from tagifai_platform.io_managers import WarehouseResource
 # Partitioned checks are a Dagster preview feature, and the one that lets a check read the batch it
 # checks: the warning says nothing a user can act on.
 warnings.filterwarnings("ignore", category=dg.PreviewWarning, message="Specifying a partitions_def")
+
+
+def _as_arrived(validator: ExpectationsValidator, suite) -> Callable[[pd.DataFrame], ValidationSummary]:
+    """Validation of a projects file as it arrived, its parsed creation times beside the text."""
+    return lambda frame: validator.validate(suites.projects_for_validation(without_batch(frame)), suite)
 
 
 @dg.asset_check(asset="raw_projects", blocking=True, partitions_def=batches)
@@ -34,9 +41,7 @@ def raw_projects_suite(
         context,
         warehouse.warehouse,
         "raw_projects",
-        lambda raw: validator.validate(
-            suites.projects_for_validation(without_batch(raw)), suites.raw_projects_suite()
-        ),
+        _as_arrived(validator, suites.raw_projects_suite()),
         where=source.describe_location(context.partition_key, "projects"),
     )
 
@@ -95,8 +100,6 @@ def holdout_projects_suite(
         context,
         warehouse.warehouse,
         "holdout_projects",
-        lambda holdout: validator.validate(
-            suites.projects_for_validation(holdout), suites.holdout_projects_suite()
-        ),
+        _as_arrived(validator, suites.holdout_projects_suite()),
         where=source.holdout_location(),
     )
