@@ -29,6 +29,7 @@ class Settings:
     home: Path
     source: str
     landing: Path
+    dagster_home: Path
     executor: str = "in_process"
     tuning_trials: int = 12
     promotion_margin: float = 0.0
@@ -123,6 +124,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         home=home,
         source=env.get("TAGIFAI_SOURCE") or DEFAULT_SOURCE,
         landing=_path(env["TAGIFAI_LANDING"]) if env.get("TAGIFAI_LANDING") else home / "landing",
+        dagster_home=_path(env["DAGSTER_HOME"]) if env.get("DAGSTER_HOME") else home / "dagster",
         executor=env.get("TAGIFAI_EXECUTOR") or Settings.executor,
         **numbers,
     )

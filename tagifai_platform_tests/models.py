@@ -2,6 +2,7 @@
 
 from tagifai_platform.ml.model import train_model
 from tagifai_platform.ml.splits import split_dataset
+from tagifai_platform.monitoring.drift import build_reference
 from tagifai_platform.registry import EXPERIMENT_NAME, ModelRegistry, log_model
 
 # Twenty word features and twenty character n-grams: a model that is clearly worse.
@@ -19,7 +20,8 @@ def register_model(settings, labeled, params=None, *, champion: bool = False) ->
     model = train_model(params, splits.train, splits.validation)
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     with mlflow.start_run(experiment_id=experiment_id, run_name="registered-by-test") as run:
-        info = log_model(model, splits.train, {"threshold": model.threshold})
+        reference = build_reference(splits.train, splits.test, model).to_dict()
+        info = log_model(model, splits.train, {"threshold": model.threshold}, reference)
     version = registry.register(info.model_uri, run.info.run_id, info.model_id, tags={"params": params or {}})
     if champion:
         registry.move_champion(version.version, {"action": "promote", "by": "test"})

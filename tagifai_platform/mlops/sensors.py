@@ -2,9 +2,9 @@
 
 import dagster as dg
 
-from tagifai_platform.mlops.resources import ModelRegistryResource
 from tagifai_platform.mlops.tracking import end_orphaned_runs
 from tagifai_platform.registry import EXPERIMENT_NAME
+from tagifai_platform.shared import ModelRegistryResource
 
 
 @dg.sensor(minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
