@@ -82,6 +82,10 @@ class WarehouseResource(dg.ConfigurableResource):
         """Every published partition of a table, as downstream assets read it."""
         return self.warehouse.published(name)
 
+    def published_version(self, name: str) -> str | None:
+        """The version of an unpartitioned table that readers get now (the run that wrote it)."""
+        return self.warehouse.published_version(name)
+
     def publication_order(self, name: str) -> list[str]:
         """The published partitions of a table, the one published longest ago first."""
         return self.warehouse.publications(name)["partition"].tolist()
@@ -126,7 +130,9 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
             return
         asset = context.asset_key.path[-1]
         check = (context.definition_metadata or {}).get(AUDITED_BY)
-        partition = context.partition_key if context.has_partition_key else UNPARTITIONED
+        # The asset's own partition: an unpartitioned asset in a run tagged with a batch (end_to_end)
+        # still has exactly one partition, or two runs would publish it twice.
+        partition = context.asset_partition_key if context.has_asset_partitions else UNPARTITIONED
         Warehouse(self.database).write(
             asset, obj, version=context.run_id, partition=partition, publish=not check
         )

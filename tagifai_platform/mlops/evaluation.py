@@ -151,11 +151,11 @@ def champion_model(
                 f"The latest evaluation refused v{model_evaluation['version']}: "
                 f"{'; '.join(model_evaluation['decision']['reasons'])}. The champion stays as it is."
             )
-        record = steps.promote(model_evaluation, registry, context.run_id, config.reasons)
+        record = steps.promote(model_evaluation, registry, context.run.run_id, config.reasons)
     else:
         try:
             record = steps.change_champion(
-                registry, config.action, config.version, config.reasons, context.run_id
+                registry, config.action, config.version, config.reasons, context.run.run_id
             )
         except steps.ChampionChangeRefused as refused:
             raise dg.Failure(f"{refused} The champion stays as it is.") from refused

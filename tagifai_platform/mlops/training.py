@@ -68,7 +68,7 @@ def challenger_model(
     the champion's lineage reaches its data after any later retraining or rollback.
     """
     lineage = {
-        "dagster_run_id": context.run_id,
+        "dagster_run_id": context.run.run_id,
         "training_dataset_version": warehouse.published_version("training_dataset"),
     }
     record = steps.train_and_register(
