@@ -41,6 +41,8 @@ CHALLENGER = "challenger"
 HOLDOUT_METRICS_TAG = "holdout_metrics"
 PROMOTION_TAG = "promotion"
 MODEL_VERSIONS_TAG = "mlflow.modelVersions"
+# The logged model a version was made from; MLflow's SQL registry does not return it with the version.
+MODEL_ID_TAG = "model_id"
 MODEL_CODE = Path(__file__).with_name("mlflow_model.py")
 # What loading a logged model needs besides MLflow itself (which MLflow adds on its own).
 MODEL_REQUIREMENTS = ("scikit-learn", "skops", "scipy", "numpy", "pandas")
@@ -120,7 +122,7 @@ class ModelRegistry:
             source=model_uri,
             run_id=run_id,
             model_id=model_id,
-            tags={k: _tag(v) for k, v in tags.items()},
+            tags={MODEL_ID_TAG: model_id, **{k: _tag(v) for k, v in tags.items()}},
         )
         # What mlflow.register_model does besides: the logged model's page lists its versions.
         self.client.set_logged_model_tags(
@@ -323,4 +325,5 @@ def _tag(value: Any) -> str:
 
 
 def _version(item) -> ModelVersion:
-    return ModelVersion(int(item.version), item.run_id, item.source, dict(item.tags), item.model_id)
+    tags = dict(item.tags)
+    return ModelVersion(int(item.version), item.run_id, item.source, tags, tags.get(MODEL_ID_TAG))

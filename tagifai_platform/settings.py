@@ -21,6 +21,8 @@ QUIET_LIBRARIES = {
     "FEAST_USAGE": "False",
     "MLFLOW_DISABLE_TELEMETRY": "true",
     "DO_NOT_TRACK": "true",
+    # Not telemetry, but noise: a progress bar on stderr for every small document read from MLflow.
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
 }
 
 
