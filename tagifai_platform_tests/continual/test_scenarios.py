@@ -118,7 +118,8 @@ def test_a_shifted_stream_retrains_through_the_model_assets_then_inspects(drift_
 
         config = {"ops": {**request.run_config["ops"], **FEW_TRIALS}}
         retrain = run_job(settings, instance, "retrain", config)
-        assert retrain.success
+        promoted = retrain.output_for_node("evaluate_challenger", "model_evaluation")["decision"]["promote"]
+        assert retrain.success == promoted, "a refused challenger fails the gate's blocking check"
         run_id, training = latest(instance, "training_dataset")
         assert run_id == retrain.run_id and training["retraining_from"] == 1
         assert training["composition"]["added"] > 0 and "drift" in training["reasons"]
@@ -130,7 +131,6 @@ def test_a_shifted_stream_retrains_through_the_model_assets_then_inspects(drift_
         assert evaluation["recent_eval_f1"] is not None
 
         champion_run, _ = latest(instance, "champion_model")
-        promoted = retrain.output_for_node("evaluate_challenger", "model_evaluation")["decision"]["promote"]
         assert (champion_run == retrain.run_id) == promoted, "the champion moves only through the gate"
         metadata = assert_the_catalog_is_true(settings, instance, service)
         assert metadata["version"] == (2 if promoted else 1)
@@ -233,4 +233,4 @@ def test_the_loop_is_wired_for_the_daemon():
     assert schedule.job_name == "monitor" and schedule.default_status == dg.DefaultScheduleStatus.RUNNING
     for sensor in (monitoring_alerts, policy_actions):
         assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
-    assert {job.name for job in policy_actions.targets} >= {"retrain", "set_champion"}
+    assert {target.job_name for target in policy_actions.targets} == {"retrain", "set_champion"}
