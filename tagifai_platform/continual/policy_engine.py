@@ -91,7 +91,11 @@ def monitoring(
             f"monitored at {observation.generated_at:%Y-%m-%d %H:%M} UTC",
         )
     context.add_output_metadata({"report_from": source, "champion_version": champion})
-    return {"report": report, "champion": champion_context(registry, champion, decision_log.records())}
+    return {
+        "report": report,
+        "report_from": source,
+        "champion": champion_context(registry, champion, decision_log.records()),
+    }
 
 
 @dg.op(

@@ -235,4 +235,6 @@ def training_dataset_suite(
             summary.suite, summary.rows, summary.evaluated + 1, [*summary.failures, lost]
         )
 
-    return audit(context, warehouse.warehouse, "training_dataset", validate, where="the training set as written")
+    return audit(
+        context, warehouse.warehouse, "training_dataset", validate, where="the training set as written"
+    )

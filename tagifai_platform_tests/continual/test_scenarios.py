@@ -15,14 +15,13 @@ import pandas as pd
 import pytest
 
 from tagifai_platform.continual.triggers import monitoring_alerts, policy_actions
+from tagifai_platform.harness import WEAK_PARAMS, Service, register_model
 from tagifai_platform.ml.model import predict
 from tagifai_platform.monitoring.simulate import in_distribution_texts, shifted_texts
-from tagifai_platform.registry import CHAMPION, ModelRegistry
+from tagifai_platform.registry import CHAMPION, TRAINING_IDS, ModelRegistry
 from tagifai_platform.serving.prediction_log import PredictionLog, log_path, read_predictions
 from tagifai_platform_tests.continual.conftest import chosen_branch, run_job, send, trained_home
 from tagifai_platform_tests.e2e.conftest import run
-from tagifai_platform_tests.models import WEAK_PARAMS, register_model
-from tagifai_platform_tests.serving.conftest import Service
 
 FEW_TRIALS = {"best_hyperparameters": {"config": {"n_trials": 2}}}
 
@@ -111,6 +110,7 @@ def test_a_shifted_stream_retrains_through_the_model_assets_then_inspects(drift_
         # The engine decides on the report of the run that raised the alert.
         engine = run_job(settings, instance, "policy_engine", alert.run_config)
         assert engine.success and chosen_branch(engine) == {"improve"}
+        assert engine.output_for_node("monitoring")["report_from"] == f"monitoring run {monitored.run_id}"
         decision = engine.output_for_node("update_policy_engine", "improve")
         assert any("drift" in reason for reason in decision["reasons"])
         request = sensor_request(policy_actions, instance, engine)
@@ -129,6 +129,9 @@ def test_a_shifted_stream_retrains_through_the_model_assets_then_inspects(drift_
         assert dataset["text"].isin(annotated["text"]).sum() >= len(annotated.drop_duplicates("text")) - 1
         _, evaluation = latest(instance, "model_evaluation")
         assert evaluation["recent_eval_f1"] is not None
+        # The version remembers every row it saw, so the next retraining counts none of them as new.
+        challenger = registry_of(settings).get(2)
+        assert set(dataset["id"]) == set(registry_of(settings).document(challenger, TRAINING_IDS))
 
         champion_run, _ = latest(instance, "champion_model")
         assert (champion_run == retrain.run_id) == promoted, "the champion moves only through the gate"
