@@ -61,6 +61,8 @@ def test_a_passed_batch_refreshes_the_features_and_training_set_a_failed_one_doe
 
 
 def test_only_the_features_and_training_set_refresh_on_their_own(defs):
+    sensor = defs.resolve_sensor_def("refresh_training_data")
+    assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
     graph = defs.resolve_asset_graph()
     automated = {
         key.to_user_string() for key in graph.get_all_asset_keys() if graph.get(key).automation_condition
