@@ -124,7 +124,6 @@ def training_dataset(
     champion's own training rows plus everything labeled since (published batches and annotated
     requests), cleaned and rebalanced, with the newest labels set aside as ``recent_eval``.
     """
-    from tagifai_platform.data.transform import label_holdout
     from tagifai_platform.mlops.tracking import data_fingerprint
 
     union, report = published_union(context.instance, labeled_projects, warehouse)
