@@ -93,7 +93,7 @@ def test_qa_holdout_and_recent_slice_are_counted():
     assert by_text.loc["nlp one", "id"] == "r3"  # and on the same text
     assert "two ways" not in by_text.index and "in the holdout" not in by_text.index
     assert dataset.loc[dataset["split_hint"] == RECENT_EVAL, "text"].tolist() == ["the latest"]
-    assert set(dataset["id"]) == {"1", "2", "3", "4", "7", "11", "r1", "r2", "r3", "r4"}
+    assert set(dataset["id"]) == {1, 2, 3, 4, 7, 11, "r1", "r2", "r3", "r4"}  # ids as they came
 
 
 def test_rebalancing_copies_minority_rows_towards_the_majority():
