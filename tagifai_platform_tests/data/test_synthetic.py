@@ -91,7 +91,7 @@ def test_a_batch_passes_the_suites_and_labels_every_row(raw, holdout):
     context = ephemeral_context()
     for frame, suite in [
         (suites.projects_for_validation(batch.projects), suites.raw_projects_suite()),
-        (batch.tags, suites.raw_tags_suite(batch.projects["id"])),
+        (suites.tags_for_validation(batch.tags, batch.projects["id"]), suites.raw_tags_suite()),
     ]:
         summary = validate_frame(context, frame, suite)
         assert summary.success, summary.describe()
