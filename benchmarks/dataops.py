@@ -53,8 +53,11 @@ print(len(labeled), time.perf_counter() - start)
 """
 
 
-def fresh_env(home: Path, executor: str = "in_process", source: Path = DATASET_DIR) -> dict:
-    """The environment of a user with a fresh TAGIFAI_HOME, its instance set up as ``make`` does."""
+def user_env(home: Path, source: Path, **settings: str) -> dict:
+    """The environment of a user with a fresh TAGIFAI_HOME, its instance set up as ``make`` does.
+
+    The end-to-end tests start their commands the same way.
+    """
     dagster_home = home / "dagster"
     dagster_home.mkdir(parents=True)
     shutil.copy(PROJECT_ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
@@ -63,8 +66,12 @@ def fresh_env(home: Path, executor: str = "in_process", source: Path = DATASET_D
         "TAGIFAI_HOME": str(home),
         "DAGSTER_HOME": str(dagster_home),
         "TAGIFAI_SOURCE": str(source),
-        "TAGIFAI_EXECUTOR": executor,
+        **settings,
     }
+
+
+def fresh_env(home: Path, executor: str = "in_process", source: Path = DATASET_DIR) -> dict:
+    return user_env(home, source, TAGIFAI_EXECUTOR=executor)
 
 
 def measured(command: list[str], env: dict) -> dict:
