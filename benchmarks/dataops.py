@@ -1,18 +1,34 @@
-"""Wall time of the dataops job against the same functions called directly in one Python process.
+"""The dataops job at growing sizes, a large bad batch, and its orchestration overhead on the real data.
 
-Run with ``make benchmark``. Each figure is measured in a fresh subprocess on a fresh home, so
-imports (Great Expectations takes seconds) count the same way they would for a user.
+    .venv/bin/python -m benchmarks.dataops                       # 10k, 100k and 1M synthetic projects
+    .venv/bin/python -m benchmarks.dataops --sizes 10000 --duplicate-ids 0 --repeats 1
+
+Prints JSON. Each size is a synthetic source (``tagifai_platform.data.synthetic``, recombined from the real
+projects, beside the real holdout) run by ``dagster job execute -j dataops`` in a fresh subprocess on a fresh
+home: wall time, the process's peak resident memory as the OS reports it (``wait4``), and rows per second.
+``--duplicate-ids K`` also runs the largest size with K ids given twice, which must be refused. The overhead
+is the job on the real data against the same functions called in one Python process (imports included).
 """
 
+from __future__ import annotations
+
+import argparse
 import json
+import os
+import platform
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from tagifai_platform_tests.conftest import DATASET_DIR
-from tagifai_platform_tests.e2e.conftest import BIN, PROJECT_ROOT, user_env
+import psutil
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+DATASET_DIR = PROJECT_ROOT.parent / "shared" / "datasets" / "madewithml"
+SIZES = (10_000, 100_000, 1_000_000)
 
 DIRECT = """
 import time
@@ -27,7 +43,7 @@ tags = sources.read_tags(source + "/tags.csv", projects)
 holdout = sources.read_holdout(source + "/holdout.csv")
 context = ephemeral_context()
 for frame, suite in [(suites.projects_for_validation(projects), suites.raw_projects_suite()),
-                     (tags, suites.raw_tags_suite(projects["id"])),
+                     (suites.tags_for_validation(tags, projects["id"]), suites.raw_tags_suite()),
                      (suites.projects_for_validation(holdout), suites.holdout_projects_suite())]:
     assert validate_frame(context, frame, suite).success
 labeled = transform.label_projects(projects, tags)
@@ -37,39 +53,132 @@ print(len(labeled), time.perf_counter() - start)
 """
 
 
-def timed(command: list[str], env: dict) -> float:
+def user_env(home: Path, source: Path, **settings: str) -> dict:
+    """The environment of a user with a fresh TAGIFAI_HOME, its instance set up as ``make`` does.
+
+    The end-to-end tests start their commands the same way.
+    """
+    dagster_home = home / "dagster"
+    dagster_home.mkdir(parents=True)
+    shutil.copy(PROJECT_ROOT / "dagster.yaml", dagster_home / "dagster.yaml")
+    return {
+        **os.environ,
+        "TAGIFAI_HOME": str(home),
+        "DAGSTER_HOME": str(dagster_home),
+        "TAGIFAI_SOURCE": str(source),
+        **settings,
+    }
+
+
+def fresh_env(home: Path, executor: str = "in_process", source: Path = DATASET_DIR) -> dict:
+    return user_env(home, source, TAGIFAI_EXECUTOR=executor)
+
+
+def measured(command: list[str], env: dict) -> dict:
+    """Wall and CPU time and peak resident memory of one command's process, as the OS counted them."""
     start = time.perf_counter()
-    subprocess.run(command, env=env, check=True, capture_output=True, cwd=PROJECT_ROOT)
-    return time.perf_counter() - start
-
-
-def fresh_env(home: Path, executor: str = "in_process") -> dict:
-    return user_env(home, DATASET_DIR, TAGIFAI_EXECUTOR=executor)
-
-
-def main(repeats: int = 3) -> None:
-    figures: dict[str, list[float]] = {"direct": [], "job_in_process": [], "job_multiprocess": []}
-    job = [str(BIN / "dagster"), "job", "execute", "-m", "tagifai_platform.definitions", "-j", "dataops"]
-    for _ in range(repeats):
-        with tempfile.TemporaryDirectory() as tmp:
-            env = fresh_env(Path(tmp) / "direct")
-            figures["direct"].append(
-                timed([sys.executable, "-c", DIRECT.format(source=str(DATASET_DIR))], env)
-            )
-            figures["job_in_process"].append(timed(job, fresh_env(Path(tmp) / "in_process")))
-            figures["job_multiprocess"].append(timed(job, fresh_env(Path(tmp) / "multi", "multiprocess")))
-    print(
-        json.dumps(
-            {
-                name: {
-                    "median_s": round(sorted(values)[len(values) // 2], 1),
-                    "runs": [round(v, 1) for v in values],
-                }
-                for name, values in figures.items()
-            },
-            indent=2,
-        )
+    process = subprocess.Popen(
+        command, env=env, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
+    output = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return {
+        "wall_s": round(time.perf_counter() - start, 2),
+        # CPU time beside wall time: on a shared machine, wall time measures the neighbours too.
+        "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
+        "peak_rss_mb": round(usage.ru_maxrss / 1024),  # Linux reports KiB
+        "success": process.returncode == 0,
+        "output": output,
+    }
+
+
+def dataops_job(env: dict) -> dict:
+    job = [str(BIN / "dagster"), "job", "execute", "-m", "tagifai_platform.definitions", "-j", "dataops"]
+    return measured(job, env)
+
+
+def synthetic_source(directory: Path, rows: int, duplicate_ids: int = 0) -> Path:
+    """A source directory: ``rows`` synthetic projects, ``duplicate_ids`` of them under an id used before."""
+    from tagifai_platform.data import sources
+    from tagifai_platform.data.synthetic import synthesize, write_batch
+
+    projects = sources.read_projects(str(DATASET_DIR / "projects.csv"))
+    batch = synthesize(projects, sources.read_tags(str(DATASET_DIR / "tags.csv"), projects), rows, seed=rows)
+    if duplicate_ids:
+        repeated = batch.projects["id"].iloc[:duplicate_ids].to_numpy()
+        batch.projects.loc[batch.projects.index[-duplicate_ids:], "id"] = repeated
+        batch.tags.loc[batch.tags.index[-duplicate_ids:], "id"] = repeated
+    write_batch(batch, directory)
+    shutil.copy(DATASET_DIR / "holdout.csv", directory / "holdout.csv")
+    return directory
+
+
+def at_size(root: Path, rows: int, duplicate_ids: int = 0) -> dict:
+    source = synthetic_source(root / f"source-{rows}-{duplicate_ids}", rows, duplicate_ids)
+    figures = dataops_job(fresh_env(root / f"home-{rows}-{duplicate_ids}", source=source))
+    output = figures.pop("output")
+    figures["rows_per_s"] = round(rows / figures["wall_s"])
+    if duplicate_ids:
+        refused = "expect_column_values_to_be_unique" in output
+        figures["refused_as_expected"] = not figures["success"] and refused
+    elif not figures["success"]:
+        figures["error_tail"] = output[-2000:]
+    shutil.rmtree(source)
+    return figures
+
+
+def overhead(root: Path, repeats: int) -> dict:
+    """Median wall and CPU seconds of the functions in one process, and of the job with each executor."""
+    runs: dict[str, list[dict]] = {"direct": [], "job_in_process": [], "job_multiprocess": []}
+    for attempt in range(repeats):
+        env = fresh_env(root / f"direct-{attempt}")
+        runs["direct"].append(measured([sys.executable, "-c", DIRECT.format(source=str(DATASET_DIR))], env))
+        for executor in ("in_process", "multiprocess"):
+            runs[f"job_{executor}"].append(dataops_job(fresh_env(root / f"{executor}-{attempt}", executor)))
+    medians = {
+        f"{name}_{measure}": sorted(run[measure] for run in values)[len(values) // 2]
+        for name, values in runs.items()
+        for measure in ("wall_s", "cpu_s")
+    }
+    return {
+        **medians,
+        "ratio_in_process_wall": round(medians["job_in_process_wall_s"] / medians["direct_wall_s"], 2),
+        "ratio_in_process_cpu": round(medians["job_in_process_cpu_s"] / medians["direct_cpu_s"], 2),
+    }
+
+
+def machine() -> dict:
+    return {
+        "cpus": os.cpu_count(),
+        "memory_gb": round(psutil.virtual_memory().total / 2**30),
+        "processor": platform.processor() or platform.machine(),
+        "python": platform.python_version(),
+        "load_1min": round(os.getloadavg()[0], 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
+    parser.add_argument("--duplicate-ids", type=int, default=3_000, help="0 skips the bad batch")
+    parser.add_argument("--repeats", type=int, default=3, help="runs of the overhead comparison; 0 skips it")
+    arguments = parser.parse_args()
+    report: dict = {"machine": machine(), "dataops": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        for rows in arguments.sizes:
+            report["dataops"][str(rows)] = at_size(root, rows)
+        if arguments.duplicate_ids:
+            rows = max(arguments.sizes)
+            report[f"bad_batch_{rows}_rows_{arguments.duplicate_ids}_duplicate_ids"] = at_size(
+                root, rows, arguments.duplicate_ids
+            )
+        if arguments.repeats:
+            report["overhead_real_data"] = overhead(root, arguments.repeats)
+    print(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":

@@ -166,14 +166,20 @@ class Warehouse:
                 self._publish(db, asset, partition, version)
             db.unregister("incoming")
 
-    def staged(self, asset: str, partition: str = UNPARTITIONED) -> Staged:
-        """The latest version written for ``partition``, whether or not it is published."""
+    def staged(
+        self, asset: str, partition: str = UNPARTITIONED, columns: Sequence[str] | None = None
+    ) -> Staged:
+        """The latest version written for ``partition``, whether or not it is published.
+
+        ``columns`` reads only those (a check that needs another table's ids need not load its texts).
+        """
+        selected = ", ".join(f'"{name}"' for name in columns) if columns else None
         with self._connect(read_only=True) as db:
             version = self._latest_version(db, asset, partition)
             if version is None:
                 raise NotPublished(f"{_name(asset, partition)} has never been written.")
             frame = db.execute(
-                f"select * exclude ({_PARTITION}, {_VERSION}) from {_data(asset)} "
+                f"select {selected or f'* exclude ({_PARTITION}, {_VERSION})'} from {_data(asset)} "
                 f"where {_PARTITION} = ? and {_VERSION} = ?",
                 [partition, version],
             ).df()

@@ -54,13 +54,14 @@ def raw_tags_suite(
     source: ProjectSource,
 ) -> dg.AssetCheckResult:
     """Known tags only, one per project, and only for projects of the same batch, spelled the same."""
-    projects = warehouse.warehouse.staged("raw_projects", context.partition_key).frame
-    suite = suites.raw_tags_suite(projects["id"].dropna())
+    project_ids = warehouse.warehouse.staged("raw_projects", context.partition_key, columns=["id"]).frame
     return audit(
         context,
         warehouse.warehouse,
         "raw_tags",
-        lambda raw: validator.validate(without_batch(raw), suite),
+        lambda raw: validator.validate(
+            suites.tags_for_validation(without_batch(raw), project_ids["id"]), suites.raw_tags_suite()
+        ),
         where=source.describe_location(context.partition_key, "tags"),
     )
 

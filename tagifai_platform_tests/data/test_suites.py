@@ -29,7 +29,7 @@ def test_the_real_data_meets_every_suite(gx_context, raw, labeled, holdout, data
     training = labeled.assign(split="train")
     for frame, suite in [
         (suites.projects_for_validation(projects), suites.raw_projects_suite()),
-        (tags, suites.raw_tags_suite(projects["id"])),
+        (suites.tags_for_validation(tags, projects["id"]), suites.raw_tags_suite()),
         (labeled, suites.labeled_projects_suite(holdout)),
         (suites.projects_for_validation(holdout_file), suites.holdout_projects_suite()),
         (training, suites.training_dataset_suite(holdout, expected_rows=len(labeled))),
@@ -142,11 +142,17 @@ def test_raw_tags_suite_refuses_unknown_tags_and_orphan_ids(gx_context, raw):
     bad = tags.copy()
     bad.loc[0, "tag"] = "banana"
     bad.loc[1, "id"] = "424242"
-    summary = validate_frame(gx_context, bad, suites.raw_tags_suite(projects["id"]))
+    bad.loc[2, "id"] = "0" + bad.loc[2, "id"]  # the tag's project under another spelling is not its project
+    summary = validate_frame(
+        gx_context, suites.tags_for_validation(bad, projects["id"]), suites.raw_tags_suite()
+    )
     assert failed(summary) == {
         ("expect_column_values_to_be_in_set", "column tag"),
-        ("expect_column_values_to_be_in_set", "column id"),
+        ("expect_column_values_to_match_regex", "column id"),
+        ("expect_column_pair_values_to_be_equal", "columns id and project_id"),
     }
+    orphans = next(f for f in summary.failures if f.expectation == "expect_column_pair_values_to_be_equal")
+    assert orphans.unexpected_count == 2
     assert "banana" in summary.describe() and "424242" in summary.describe()
 
 

@@ -11,6 +11,7 @@ from tagifai_platform.ml.tuning import (
     default_trial_params,
     objective,
     suggest_params,
+    tuning_sample,
 )
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -72,3 +73,15 @@ def test_objective_reports_once_per_fold(splits, n_folds):
     value = objective(trial, splits, n_folds=n_folds)
     assert [step for step, _ in reported] == list(range(n_folds))
     assert reported[-1][1] == pytest.approx(value)
+
+
+def test_a_large_training_split_is_tuned_on_a_stratified_sample(splits):
+    train = splits.train
+    assert tuning_sample(train, max_rows=len(train)) is train, "the real data is used whole"
+    sample = tuning_sample(train, max_rows=200, seed=1)
+    assert len(sample) == 200 and sample.index.isin(train.index).all()
+    shares = sample["tag"].value_counts(normalize=True)
+    assert (shares - train["tag"].value_counts(normalize=True)).abs().max() < 0.02
+    assert sample.equals(tuning_sample(train, max_rows=200, seed=1)), "every trial sees the same rows"
+    trial = FixedTrial(default_trial_params())
+    assert 0 < objective(trial, splits, max_rows=200) <= 1
