@@ -8,7 +8,7 @@ from tagifai_platform.continual.resources import (
     PredictionLogReader,
     StoredRecords,
 )
-from tagifai_platform.dataops.resources import ExpectationsValidator, ProjectSource
+from tagifai_platform.dataops.resources import ProjectSource
 from tagifai_platform.io_managers import DocumentIOManager, WarehouseIOManager, WarehouseResource
 from tagifai_platform.mlops.resources import (
     FeatureStore,
@@ -19,7 +19,7 @@ from tagifai_platform.mlops.resources import (
 from tagifai_platform.registry import EXPERIMENT_NAME
 from tagifai_platform.serving.prediction_log import log_path
 from tagifai_platform.settings import Settings
-from tagifai_platform.shared import LabelingDesk, ModelRegistryResource, ReportStore
+from tagifai_platform.shared import ExpectationsValidator, LabelingDesk, ModelRegistryResource, ReportStore
 
 EXECUTORS = {"in_process": dg.in_process_executor, "multiprocess": dg.multiprocess_executor}
 

@@ -11,8 +11,10 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+from pydantic import PrivateAttr
 
 from tagifai_platform.data.transform import tag_distribution
+from tagifai_platform.data.validation import ValidationSummary, ephemeral_context, validate_frame
 from tagifai_platform.registry import ModelRegistry
 
 DATAOPS, MLOPS, MONITORING = "dataops", "mlops", "monitoring"
@@ -43,6 +45,17 @@ def frame_metadata(frame: pd.DataFrame, *, source: str, batch: str | None) -> di
     if "tag" in frame.columns:
         metadata["tag_distribution"] = dg.MetadataValue.json(tag_distribution(frame.dropna(subset=["tag"])))
     return metadata
+
+
+class ExpectationsValidator(dg.ConfigurableResource):
+    """Runs Great Expectations suites in one ephemeral context per step (GX is slow to import)."""
+
+    _context = PrivateAttr(default=None)
+
+    def validate(self, frame: pd.DataFrame, suite) -> ValidationSummary:
+        if self._context is None:
+            self._context = ephemeral_context()
+        return validate_frame(self._context, frame, suite)
 
 
 class ModelRegistryResource(dg.ConfigurableResource):

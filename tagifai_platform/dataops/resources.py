@@ -6,11 +6,9 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
-from pydantic import PrivateAttr
 
 from tagifai_platform.data import sources
 from tagifai_platform.data.batches import SOURCE_BATCH, batch_file, content_fingerprint
-from tagifai_platform.data.validation import ValidationSummary, ephemeral_context, validate_frame
 from tagifai_platform.shared import batches
 
 
@@ -55,14 +53,3 @@ class ProjectSource(dg.ConfigurableResource):
 
     def read_holdout(self) -> pd.DataFrame:
         return sources.read_holdout(self.holdout_location())
-
-
-class ExpectationsValidator(dg.ConfigurableResource):
-    """Runs Great Expectations suites in one ephemeral context per step (GX is slow to import)."""
-
-    _context = PrivateAttr(default=None)
-
-    def validate(self, frame: pd.DataFrame, suite) -> ValidationSummary:
-        if self._context is None:
-            self._context = ephemeral_context()
-        return validate_frame(self._context, frame, suite)

@@ -14,12 +14,18 @@ from tagifai_platform.audits import audit
 from tagifai_platform.data import suites
 from tagifai_platform.data.transform import holdout_overlap, label_holdout, tag_distribution, union_batches
 from tagifai_platform.data.validation import FailedExpectation, ValidationSummary
-from tagifai_platform.dataops.resources import ExpectationsValidator
 from tagifai_platform.io_managers import WarehouseResource, audited_by
 from tagifai_platform.mlops.resources import FeatureStore
 from tagifai_platform.monitoring.retraining import ORIGINAL
 from tagifai_platform.registry import CHAMPION, TRAINING_IDS, ModelRegistry
-from tagifai_platform.shared import MLOPS, LabelingDesk, ModelRegistryResource, batches, frame_metadata
+from tagifai_platform.shared import (
+    MLOPS,
+    ExpectationsValidator,
+    LabelingDesk,
+    ModelRegistryResource,
+    batches,
+    frame_metadata,
+)
 from tagifai_platform.version import source_version
 
 SEED = 1234
