@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from tagifai_platform.ml.evaluation import weighted_f1_rows
 from tagifai_platform.settings import Settings
 
 METRICS = ("precision", "recall", "f1")
@@ -88,24 +89,6 @@ class GateDecision:
         return asdict(self)
 
 
-def _weighted_f1(truth: np.ndarray, predicted: np.ndarray, classes: int) -> np.ndarray:
-    """Weighted F1 of each row of ``truth``/``predicted`` (integer codes, shape resamples x texts).
-
-    The same figure as scikit-learn's ``f1_score(average="weighted", zero_division=0)``, computed
-    for thousands of resamples at once: per class ``2 tp / (predicted + true)``, weighted by support.
-    """
-    n = truth.shape[1]
-    total = np.zeros(truth.shape[0])
-    for label in range(classes):
-        true_k = (truth == label).sum(axis=1)
-        predicted_k = (predicted == label).sum(axis=1)
-        tp = ((truth == label) & (predicted == label)).sum(axis=1)
-        denominator = true_k + predicted_k
-        f1 = np.divide(2 * tp, denominator, out=np.zeros(len(total)), where=denominator > 0)
-        total += f1 * true_k / n
-    return total
-
-
 def texts_fingerprint(texts: Sequence[str]) -> str:
     return hashlib.sha1("\x1f".join(map(str, texts)).encode()).hexdigest()[:16]
 
@@ -137,10 +120,10 @@ def paired_comparison(
     draws = rng.integers(0, len(truth), size=(resamples, len(truth)))
     whole = np.arange(len(truth))[None, :]
     delta = float(
-        _weighted_f1(codes[0][whole], codes[1][whole], len(labels))[0]
-        - _weighted_f1(codes[0][whole], codes[2][whole], len(labels))[0]
+        weighted_f1_rows(codes[0][whole], codes[1][whole], len(labels))[0]
+        - weighted_f1_rows(codes[0][whole], codes[2][whole], len(labels))[0]
     )
-    differences = _weighted_f1(codes[0][draws], codes[1][draws], len(labels)) - _weighted_f1(
+    differences = weighted_f1_rows(codes[0][draws], codes[1][draws], len(labels)) - weighted_f1_rows(
         codes[0][draws], codes[2][draws], len(labels)
     )
     tail = (1 - confidence) / 2

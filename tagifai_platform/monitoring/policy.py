@@ -37,7 +37,6 @@ from typing import Any
 from tagifai_platform.monitoring.drift import PERFORMANCE, MonitoringReport
 from tagifai_platform.settings import Settings
 
-
 FAILED = "failed"
 
 
@@ -140,13 +139,13 @@ def rolled_back_versions(history: Iterable[PolicyDecision]) -> set[str]:
     }
 
 
-def predecessor_baseline(champion: ChampionContext, min_labels: int) -> tuple[float, str] | None:
-    """What the predecessor achieved: its live F1 when it stands on ``min_labels`` labels, else its holdout F1."""
+def predecessor_baseline(champion: ChampionContext, min_labels: int) -> tuple[float, str, str] | None:
+    """What the predecessor achieved: live F1 on ``min_labels`` labels or more, else its holdout F1."""
     live_labels = champion.previous_live_labels or 0
     if champion.previous_live_f1 is not None and live_labels >= min_labels:
-        return champion.previous_live_f1, f"live F1 (on {live_labels} labels)"
+        return champion.previous_live_f1, "live F1", f" (on {live_labels} labels)"
     if champion.previous_holdout_f1 is not None:
-        return champion.previous_holdout_f1, "holdout F1"
+        return champion.previous_holdout_f1, "holdout F1", ""
     return None
 
 
@@ -171,10 +170,10 @@ def rollback_reason(
     baseline = predecessor_baseline(champion, report.thresholds.min_labeled_rows)
     if baseline is None or baseline[0] - performance.f1 < margin:
         return None
-    value, source = baseline
+    value, source, evidence = baseline
     return (
         f"champion {champion.version} scores live F1 {performance.f1:.2f} on {performance.labeled_rows}"
-        f" labeled requests, {value - performance.f1:.2f} below the {source} {value:.2f}"
+        f" labeled requests, {value - performance.f1:.2f} below the {source} {value:.2f}{evidence}"
         f" of its predecessor {champion.previous_version}"
     )
 
@@ -264,9 +263,7 @@ def decide(
         )
         return decision(Action.INSPECT, reasons)
     if drifting and any_streak < needed:
-        reasons.append(
-            f"drift in {any_streak} of the {needed} consecutive windows needed before acting"
-        )
+        reasons.append(f"drift in {any_streak} of the {needed} consecutive windows needed before acting")
         return decision(Action.CONTINUE, reasons)
     if reasons:
         return decision(Action.INSPECT, reasons)
