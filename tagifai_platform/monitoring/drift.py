@@ -38,8 +38,8 @@ from tagifai_platform.monitoring.estimation import EstimatedPerformance
 from tagifai_platform.settings import Settings
 
 WINDOW_COLUMNS = ["request_id", "logged_at", "text", "tag", "confidence", "model_version"]
-PERFORMANCE, ESTIMATED = "performance", "estimated_performance"
-FAMILIES = ("input", "prediction", "confidence", ESTIMATED, PERFORMANCE)
+INPUT, PERFORMANCE, ESTIMATED = "input", "performance", "estimated_performance"
+FAMILIES = (INPUT, "prediction", "confidence", ESTIMATED, PERFORMANCE)
 
 _TOKEN = re.compile(r"[a-z0-9]+")
 
@@ -169,6 +169,7 @@ class MonitoringThresholds:
     """When a signal becomes an alert. ``alpha`` is per test: three tests at 0.01 keep false alarms rare."""
 
     alpha: float = 0.01
+    length_ks: float = 0.2  # KS distance between text-length distributions: the effect a p-value needs
     oov_increase: float = 0.10  # absolute increase of the token OOV rate over the reference's
     js_distance: float = 0.15  # Jensen-Shannon distance (base 2, in [0, 1]) between class mixes
     confidence_drop: float = 0.10  # fall of the mean top probability
@@ -367,7 +368,7 @@ def alerts_for(
 ) -> list[Alert]:
     t = thresholds
     alerts = []
-    if inputs is not None and inputs.length_p_value < t.alpha:
+    if inputs is not None and inputs.length_p_value < t.alpha and inputs.length_ks_statistic >= t.length_ks:
         message = (
             f"text length shifted (mean {inputs.mean_length:.0f} vs {inputs.reference_mean_length:.0f}"
             f" characters, KS p={inputs.length_p_value:.2g})"

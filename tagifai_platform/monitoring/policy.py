@@ -13,9 +13,14 @@ rule is a unit test and the orchestrator only has to act on the answer. The rule
    a rollback the restored version's predecessor *is* the bad one.
 3. Live F1 below the floor -> ``improve`` at once: labels say the model is wrong.
 4. Drift in at least ``strong_drift_families`` families (input, prediction, confidence, estimated
-   performance) -> ``improve``, and any drift -> ``inspect``, but only once it has persisted for
-   ``drift_persistence`` consecutive windows of the same champion (hysteresis): one odd window of
+   performance), input among them -> ``improve``, and any drift -> ``inspect``, but only once it has
+   persisted for
+   ``drift_persistence`` consecutive windows of the same champion (hysteresis; the window that
+   acts must have strong drift for an improve): one odd window of
    normal traffic must not start anything. Until then -> ``continue``, saying how far it got.
+   Input is required because retraining adds new data: when the texts have not moved but the model
+   answers them differently (a fresh promotion that is worse), new data is not what is missing,
+   and the labels decide (rollback).
 5. An ``improve`` within ``improve_cooldown`` turns into ``inspect``: retraining takes a while to
    land and one drift episode must not start a retraining storm. An improve whose retraining
    failed (``outcome="failed"``, e.g. an annotated file that could not be read) spent nothing.
@@ -28,13 +33,13 @@ same window does not count twice.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from tagifai_platform.monitoring.drift import PERFORMANCE, MonitoringReport
+from tagifai_platform.monitoring.drift import INPUT, PERFORMANCE, MonitoringReport
 from tagifai_platform.settings import Settings
 
 FAILED = "failed"
@@ -179,16 +184,13 @@ def rollback_reason(
 
 
 def drift_streak(
-    report: MonitoringReport,
-    history: Sequence[PolicyDecision],
-    champion: ChampionContext,
-    qualifies: Callable[[set[str]], bool],
+    report: MonitoringReport, history: Sequence[PolicyDecision], champion: ChampionContext
 ) -> int:
-    """How many consecutive windows of this champion, ending with ``report``'s, had drift that ``qualifies``.
+    """How many consecutive windows of this champion, ending with ``report``'s, had a drift alert.
 
     Earlier decisions on the same window (``window_end``) are skipped, not counted twice.
     """
-    if not qualifies(report.alert_families - {PERFORMANCE}):
+    if not report.alert_families - {PERFORMANCE}:
         return 0
     streak = 1
     seen = {report.window_end}
@@ -197,7 +199,7 @@ def drift_streak(
             break
         if entry.window_end is not None and entry.window_end in seen:
             continue
-        if not qualifies(set(entry.drift_families)):
+        if not entry.drift_families:
             break
         seen.add(entry.window_end)
         streak += 1
@@ -241,17 +243,16 @@ def decide(
         reasons.append(f"{worse}; no second rollback within the cooldown (last {earlier.at:%Y-%m-%d %H:%M})")
 
     def strong(families: set[str]) -> bool:
-        return len(families) >= settings.strong_drift_families
+        return INPUT in families and len(families) >= settings.strong_drift_families
 
     needed = settings.drift_persistence
-    strong_streak = drift_streak(report, history, champion, strong)
-    any_streak = drift_streak(report, history, champion, bool)
+    streak = drift_streak(report, history, champion)
     underperforming = PERFORMANCE in report.alert_families
-    persistent_strong = strong_streak >= needed
+    persistent_strong = strong(drifting) and streak >= needed
     if persistent_strong:
         reasons.append(
             f"strong drift: alerts in {', '.join(sorted(drifting))} at once,"
-            f" for {strong_streak} consecutive windows"
+            f" drifting for {streak} consecutive windows"
         )
     if underperforming or persistent_strong:
         earlier = last_within(history, Action.IMPROVE, now=now, cooldown=settings.improve_cooldown)
@@ -262,8 +263,8 @@ def decide(
             f" {settings.improve_cooldown} cooldown"
         )
         return decision(Action.INSPECT, reasons)
-    if drifting and any_streak < needed:
-        reasons.append(f"drift in {any_streak} of the {needed} consecutive windows needed before acting")
+    if drifting and streak < needed:
+        reasons.append(f"drift in {streak} of the {needed} consecutive windows needed before acting")
         return decision(Action.CONTINUE, reasons)
     if reasons:
         return decision(Action.INSPECT, reasons)

@@ -265,7 +265,13 @@ C, INS, R, B = Action.CONTINUE, Action.INSPECT, Action.IMPROVE, Action.ROLLBACK
         ),
         pytest.param([("input",), ("input",)], 2, [C, INS], id="one-family-persisting-inspects"),
         pytest.param(
-            [("input",), ("input", "confidence")], 2, [C, INS], id="strong-only-in-the-last-window-inspects"
+            [("input",), ("input", "confidence")], 2, [C, R], id="drift-persisted-and-strong-now-improves"
+        ),
+        pytest.param(
+            [("input", "confidence"), ("input",)], 2, [C, INS], id="drift-persisted-but-weak-now-inspects"
+        ),
+        pytest.param(
+            [("confidence", "estimated_performance")] * 2, 2, [C, INS], id="model-side-only-never-improves"
         ),
         pytest.param([("performance",)], 2, [R], id="labels-say-worse-act-at-once"),
         pytest.param([("input", "prediction")] * 4, 2, [C, R, INS, INS], id="cooldown-after-the-retrain"),
