@@ -32,6 +32,7 @@ METRIC_OF = {
     "input": "oov_rate",
     "prediction": "class_mix",
     "confidence": "confidence",
+    "estimated_performance": "estimated_f1",
     "performance": "live_f1",
 }
 
