@@ -113,6 +113,13 @@ def weighted_f1_rows(truth: np.ndarray, predicted: np.ndarray, classes: int) -> 
     return total
 
 
+def central_interval(values: np.ndarray, confidence: float) -> tuple[float, float]:
+    """The percentile interval holding ``confidence`` of ``values`` (resampled or simulated scores)."""
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(values, [tail, 1 - tail])
+    return float(low), float(high)
+
+
 def evaluate(model, df: pd.DataFrame) -> dict[str, Any]:
     """Overall, per-tag and per-slice scores of ``model`` on the labeled ``df``, and its confusion matrix.
 

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
-from tagifai_platform.ml.evaluation import weighted_f1_rows
+from tagifai_platform.ml.evaluation import central_interval, weighted_f1_rows
 from tagifai_platform.settings import Settings
 
 METRICS = ("precision", "recall", "f1")
@@ -126,8 +126,7 @@ def paired_comparison(
     differences = weighted_f1_rows(codes[0][draws], codes[1][draws], len(labels)) - weighted_f1_rows(
         codes[0][draws], codes[2][draws], len(labels)
     )
-    tail = (1 - confidence) / 2
-    low, high = np.quantile(differences, [tail, 1 - tail])
+    low, high = central_interval(differences, confidence)
     fixed = int(((ours == truth) & (theirs != truth)).sum())
     broken = int(((ours != truth) & (theirs == truth)).sum())
     discordant = fixed + broken
@@ -135,8 +134,8 @@ def paired_comparison(
     return PairedComparison(
         texts=len(truth),
         delta=delta,
-        low=float(low),
-        high=float(high),
+        low=low,
+        high=high,
         confidence=confidence,
         resamples=resamples,
         seed=seed,

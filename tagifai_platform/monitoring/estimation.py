@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tagifai_platform.ml.evaluation import weighted_f1_rows
+from tagifai_platform.ml.evaluation import central_interval, weighted_f1_rows
 
 METHODS = ("isotonic", "sigmoid")
 
@@ -197,17 +197,16 @@ def estimate_performance(
     served_rows = np.broadcast_to(served, draws.shape)
     f1s = weighted_f1_rows(draws, served_rows, len(classes))
     accuracies = (draws == served_rows).mean(axis=1)
-    tail = (1 - calibrator.confidence) / 2
-    low, high = np.quantile(f1s, [tail, 1 - tail])
-    accuracy_low, accuracy_high = np.quantile(accuracies, [tail, 1 - tail])
+    low, high = central_interval(f1s, calibrator.confidence)
+    accuracy_low, accuracy_high = central_interval(accuracies, calibrator.confidence)
     return EstimatedPerformance(
         rows=len(served),
         f1=f1,
-        low=float(low),
-        high=float(high),
+        low=low,
+        high=high,
         accuracy=accuracy,
-        accuracy_low=float(accuracy_low),
-        accuracy_high=float(accuracy_high),
+        accuracy_low=accuracy_low,
+        accuracy_high=accuracy_high,
         reference_f1=calibrator.reference_f1,
         drop=calibrator.reference_f1 - f1,
         confidence=calibrator.confidence,
