@@ -478,6 +478,7 @@ def replay(
             "first_champion_holdout_f1": round(world.first.holdout_f1, 4),
         }
     }
+    results["gate_on_real_data"] = gate_on_real_data(labeled, holdout, world.config)
     for scenario in scenarios(scale):
         results[scenario.name] = run_scenario(world, scenario)
         if not keep_timeline:
@@ -496,4 +497,46 @@ def replay(
                 None,
             )
             results[scenario.name] |= {"detection_limit_share": limit, "measurable_from_window": measurable}
+    return results
+
+
+def gate_on_real_data(labeled: pd.DataFrame, holdout: pd.DataFrame, config: ReplayConfig) -> dict[str, Any]:
+    """The paired gate on the frozen holdout for three challengers of known worth.
+
+    Retraining on unchanged data (the same run again, another SGD seed) can only move F1 by noise
+    and must be refused; a model fitted on all the data against one fitted on a quarter of it is
+    clearly better and must be promoted.
+    """
+    champion = TagClassifier(DEFAULT_PARAMS).fit(labeled["text"], labeled["tag"])
+    tenth = labeled.sample(frac=0.1, random_state=config.seed)
+    cases = {
+        "same_data_rerun": (TagClassifier(DEFAULT_PARAMS).fit(labeled["text"], labeled["tag"]), champion),
+        "same_data_other_seed": (
+            TagClassifier({**DEFAULT_PARAMS, "random_state": 7}).fit(labeled["text"], labeled["tag"]),
+            champion,
+        ),
+        "all_data_vs_a_tenth": (
+            champion,
+            TagClassifier(DEFAULT_PARAMS).fit(tenth["text"], tenth["tag"]),
+        ),
+    }
+    results = {}
+    for name, (challenger, incumbent) in cases.items():
+        paired = compare_models(
+            challenger, incumbent, holdout, resamples=config.gate_resamples, seed=config.seed
+        )
+        decision = decide_promotion(
+            evaluate(challenger, holdout),
+            evaluate(incumbent, holdout),
+            margin=0.0,
+            slice_tolerance=0.05,
+            quality_floor=0.85,
+            paired=paired,
+        )
+        results[name] = {
+            "delta": round(paired.delta, 4),
+            "interval": [round(paired.low, 4) + 0.0, round(paired.high, 4) + 0.0],  # no "-0.0"
+            "mcnemar_p_value": round(paired.mcnemar_p_value, 4),
+            "promoted": decision.promote,
+        }
     return results
