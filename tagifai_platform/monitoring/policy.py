@@ -13,11 +13,10 @@ rule is a unit test and the orchestrator only has to act on the answer. The rule
    a rollback the restored version's predecessor *is* the bad one.
 3. Live F1 below the floor -> ``improve`` at once: labels say the model is wrong.
 4. Drift in at least ``strong_drift_families`` families (input, prediction, confidence, estimated
-   performance), input among them -> ``improve``, and any drift -> ``inspect``, but only once it has
-   persisted for
-   ``drift_persistence`` consecutive windows of the same champion (hysteresis; the window that
-   acts must have strong drift for an improve): one odd window of
-   normal traffic must not start anything. Until then -> ``continue``, saying how far it got.
+   performance), input among them -> ``improve``, and any drift -> ``inspect``, but only once
+   drift has persisted for ``drift_persistence`` consecutive windows (hysteresis; for an improve
+   the window that acts must have strong drift): one odd window of normal traffic must not start
+   anything. Until then -> ``continue``, saying how far it got.
    Input is required because retraining adds new data: when the texts have not moved but the model
    answers them differently (a fresh promotion that is worse), new data is not what is missing,
    and the labels decide (rollback).
@@ -183,20 +182,18 @@ def rollback_reason(
     )
 
 
-def drift_streak(
-    report: MonitoringReport, history: Sequence[PolicyDecision], champion: ChampionContext
-) -> int:
-    """How many consecutive windows of this champion, ending with ``report``'s, had a drift alert.
+def drift_streak(report: MonitoringReport, history: Sequence[PolicyDecision]) -> int:
+    """How many consecutive windows, ending with ``report``'s, had a drift alert.
 
-    Earlier decisions on the same window (``window_end``) are skipped, not counted twice.
+    Earlier decisions on the same window (``window_end``) are skipped, not counted twice. A new
+    champion does not restart the count: persistence is a property of the traffic, and the
+    improve cooldown already keeps a fresh retrain from being retrained at once.
     """
     if not report.alert_families - {PERFORMANCE}:
         return 0
     streak = 1
     seen = {report.window_end}
     for entry in sorted(history, key=lambda entry: entry.at, reverse=True):
-        if entry.model_version != str(champion.version):
-            break
         if entry.window_end is not None and entry.window_end in seen:
             continue
         if not entry.drift_families:
@@ -246,7 +243,7 @@ def decide(
         return INPUT in families and len(families) >= settings.strong_drift_families
 
     needed = settings.drift_persistence
-    streak = drift_streak(report, history, champion)
+    streak = drift_streak(report, history)
     underperforming = PERFORMANCE in report.alert_families
     persistent_strong = strong(drifting) and streak >= needed
     if persistent_strong:

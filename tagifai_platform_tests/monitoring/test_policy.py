@@ -294,14 +294,6 @@ def test_deciding_twice_on_one_window_does_not_count_twice():
     assert (first.action, again.action) == (C, C)
 
 
-def test_a_new_champion_starts_its_own_streak():
-    drifting, at = window(0, "input", "confidence")
-    before = PolicyDecision(
-        C, at - timedelta(hours=1), ("drift",), "1", drift_families=("confidence", "input")
-    )
-    assert decide(drifting, [before], now=at, champion=CHAMPION).action == C
-
-
 def test_a_predecessor_live_f1_on_three_labels_is_no_baseline():
     """Reproduced: 1.00 on 3 labeled requests rolled back a successor scoring 0.93 on 191."""
     champion = ChampionContext(
