@@ -67,6 +67,16 @@ def test_a_shifted_stream_makes_the_engine_retrain_once_then_inspect(drift_home,
     request = alerts_sensor_result(instance, monitored)
     assert isinstance(request, dg.RunRequest) and "input_drift" in request.tags["tagifai/failed_checks"]
 
+    # Hysteresis: one drifting window is not enough to act; the drift must persist into the next one.
+    waiting = run_job(settings, instance, "policy_engine", RETRAIN)
+    assert chosen_branch(waiting) == {"continue_monitoring"}
+    registry = registry_of(settings)
+    served = registry.by_alias(CHAMPION)
+    log = PredictionLog(log_path(settings))
+    log.append("next-window", served.version, predict(registry.load(served), shifted_texts(40, seed=5)))
+    log.close()
+    assert run_job(settings, instance, "monitor").success
+
     # Annotators label the new-topic requests: they are projects the model has no class for.
     annotated = read_predictions(settings)[["request_id", "logged_at", "text"]].assign(tag="other")
     (settings.home / "labeling" / "annotated").mkdir(parents=True)
