@@ -10,13 +10,14 @@ rule is a unit test and the orchestrator only has to act on the answer. The rule
    cooldown stops two versions from being swapped back and forth. Both live F1s need at least the
    report's ``min_labeled_rows`` labels (a predecessor's 1.00 on 3 requests is no baseline; its
    holdout F1 stands in), and a version that was itself rolled back is never a target again: after
-   a rollback the restored version's predecessor *is* the bad one.
+   a rollback the restored version's predecessor *is* the bad one, and a champion a drift retrain promoted
+   (``after_drift_retrain``) is not judged against its predecessor's live F1 from before the drift.
 3. Live F1 below the floor -> ``improve`` at once: labels say the model is wrong.
 4. Drift in at least ``strong_drift_families`` families (input, prediction, confidence, estimated
    performance), input among them -> ``improve``, and any drift -> ``inspect``, but only once
-   drift has persisted for ``drift_persistence`` consecutive windows (hysteresis; for an improve
-   the window that acts must have strong drift): one odd window of normal traffic must not start
-   anything. Until then -> ``continue``, saying how far it got.
+   drift has persisted for ``drift_persistence`` consecutive windows (hysteresis; strong drift in
+   each of them for an improve): one odd window of normal traffic must not start anything. Until
+   then -> ``continue``, saying how far it got.
    Input is required because retraining adds new data: when the texts have not moved but the model
    answers them differently (a fresh promotion that is worse), new data is not what is missing,
    and the labels decide (rollback).
@@ -32,7 +33,7 @@ same window does not count twice.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -64,6 +65,9 @@ class ChampionContext:
     previous_holdout_f1: float | None = None
     previous_live_f1: float | None = None
     previous_live_labels: int | None = None  # how many labels that live F1 stands on; None: unknown
+    # Promoted by a policy retrain (drift, a live-F1 drop): its gate compared it with the predecessor on
+    # the same texts, while the predecessor's live F1 is from traffic before the change, no baseline.
+    after_drift_retrain: bool = False
 
 
 @dataclass(frozen=True)
@@ -165,7 +169,7 @@ def rollback_reason(
     about one of them.
     """
     performance = report.performance
-    if champion.previous_version is None or not performance.enough_labels:
+    if champion.previous_version is None or not performance.enough_labels or champion.after_drift_retrain:
         return None
     if set(report.model_versions) != {str(champion.version)}:
         return None
@@ -182,21 +186,25 @@ def rollback_reason(
     )
 
 
-def drift_streak(report: MonitoringReport, history: Sequence[PolicyDecision]) -> int:
-    """How many consecutive windows, ending with ``report``'s, had a drift alert.
+def drift_streak(
+    report: MonitoringReport,
+    history: Sequence[PolicyDecision],
+    qualifies: Callable[[set[str]], bool] = bool,
+) -> int:
+    """How many consecutive windows, ending with ``report``'s, had drift alerts that ``qualifies``.
 
     Earlier decisions on the same window (``window_end``) are skipped, not counted twice. A new
     champion does not restart the count: persistence is a property of the traffic, and the
     improve cooldown already keeps a fresh retrain from being retrained at once.
     """
-    if not report.alert_families - {PERFORMANCE}:
+    if not qualifies(report.alert_families - {PERFORMANCE}):
         return 0
     streak = 1
     seen = {report.window_end}
     for entry in sorted(history, key=lambda entry: entry.at, reverse=True):
         if entry.window_end is not None and entry.window_end in seen:
             continue
-        if not entry.drift_families:
+        if not qualifies(set(entry.drift_families)):
             break
         seen.add(entry.window_end)
         streak += 1
@@ -244,12 +252,13 @@ def decide(
 
     needed = settings.drift_persistence
     streak = drift_streak(report, history)
+    strong_streak = drift_streak(report, history, strong)
     underperforming = PERFORMANCE in report.alert_families
-    persistent_strong = strong(drifting) and streak >= needed
+    persistent_strong = strong_streak >= needed
     if persistent_strong:
         reasons.append(
             f"strong drift: alerts in {', '.join(sorted(drifting))} at once,"
-            f" drifting for {streak} consecutive windows"
+            f" for {strong_streak} consecutive windows"
         )
     if underperforming or persistent_strong:
         earlier = last_within(history, Action.IMPROVE, now=now, cooldown=settings.improve_cooldown)

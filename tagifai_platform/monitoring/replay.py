@@ -111,6 +111,7 @@ class Version:
     calibrator: Any
     holdout_f1: float
     previous: str | None = None
+    after_drift_retrain: bool = False
 
 
 @dataclass(frozen=True)
@@ -272,16 +273,19 @@ def run_scenario(world: World, scenario: Scenario, *, naive_labels: bool = False
             previous_holdout_f1=versions[previous].holdout_f1 if previous else None,
             previous_live_f1=baseline[0] if baseline else None,
             previous_live_labels=baseline[1] if baseline else None,
+            after_drift_retrain=champion.after_drift_retrain,
         )
         decision = decide(report, history, now=now, champion=context, settings=config.policy)
         outcome = None
         if decision.action == Action.ROLLBACK:
             target = versions[decision.target_version]
-            versions[target.number] = champion = Version(**{**target.__dict__, "previous": champion.number})
+            restored = {**target.__dict__, "previous": champion.number, "after_drift_retrain": False}
+            versions[target.number] = champion = Version(**restored)
         elif decision.action == Action.IMPROVE:
             outcome = retrain(world, versions, champion, arrived, now)
             if outcome["promoted"]:
                 champion = versions[outcome["version"]]
+                champion.after_drift_retrain = True
             if outcome.get("failed"):
                 decision = PolicyDecision(**{**decision.__dict__, "outcome": "failed"})
         history.append(decision)

@@ -266,7 +266,7 @@ C, INS, R, B = Action.CONTINUE, Action.INSPECT, Action.IMPROVE, Action.ROLLBACK
         ),
         pytest.param([("input",), ("input",)], 2, [C, INS], id="one-family-persisting-inspects"),
         pytest.param(
-            [("input",), ("input", "confidence")], 2, [C, R], id="drift-persisted-and-strong-now-improves"
+            [("input",), ("input", "confidence")], 2, [C, INS], id="strong-only-in-the-last-window-inspects"
         ),
         pytest.param(
             [("input", "confidence"), ("input",)], 2, [C, INS], id="drift-persisted-but-weak-now-inspects"
@@ -327,3 +327,14 @@ def test_a_failed_retraining_spends_no_cooldown():
     assert decision.action == R
     done = PolicyDecision(R, NOW - timedelta(days=1), ("drift",), "2")
     assert decide(report("performance", **LOW), [done], now=NOW, champion=FIRST).action == INS
+
+
+def test_a_drift_retrain_is_not_rolled_back_on_live_f1_from_before_the_drift():
+    retrained = ChampionContext(
+        version="2",
+        previous_version="1",
+        previous_live_f1=0.93,
+        previous_live_labels=200,
+        after_drift_retrain=True,
+    )
+    assert decide(report(**WORSE), [], now=NOW, champion=retrained).action == C
