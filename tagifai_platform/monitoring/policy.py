@@ -131,19 +131,28 @@ def last_within(
 ) -> PolicyDecision | None:
     """The latest ``action`` decided less than ``cooldown`` before ``now`` and not failed, if any."""
     recent = [
-        entry
-        for entry in history
-        if entry.action == action and not entry.failed and now - cooldown < entry.at <= now
+        entry for entry in carried_out(history) if entry.action == action and now - cooldown < entry.at <= now
     ]
     return max(recent, key=lambda entry: entry.at, default=None)
+
+
+def carried_out(history: Iterable[PolicyDecision]) -> list[PolicyDecision]:
+    """The decisions of ``history`` not marked failed.
+
+    The decision log is append-only: a failure is recorded as the same decision (same action and
+    time) again with ``outcome="failed"``, and both records then drop out.
+    """
+    history = list(history)
+    failed = {(entry.action, entry.at) for entry in history if entry.failed}
+    return [entry for entry in history if (entry.action, entry.at) not in failed]
 
 
 def rolled_back_versions(history: Iterable[PolicyDecision]) -> set[str]:
     """Versions a rollback moved away from: never a rollback target again (no flapping)."""
     return {
         str(entry.model_version)
-        for entry in history
-        if entry.action == Action.ROLLBACK and not entry.failed and entry.model_version is not None
+        for entry in carried_out(history)
+        if entry.action == Action.ROLLBACK and entry.model_version is not None
     }
 
 

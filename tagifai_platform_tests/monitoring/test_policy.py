@@ -327,6 +327,9 @@ def test_a_failed_retraining_spends_no_cooldown():
     assert decision.action == R
     done = PolicyDecision(R, NOW - timedelta(days=1), ("drift",), "2")
     assert decide(report("performance", **LOW), [done], now=NOW, champion=FIRST).action == INS
+    # The append-only log: the decision, then the same decision again marked failed.
+    logged = [done, PolicyDecision(R, done.at, ("compose failed",), "2", outcome="failed")]
+    assert decide(report("performance", **LOW), logged, now=NOW, champion=FIRST).action == R
 
 
 def test_a_drift_retrain_is_not_rolled_back_on_live_f1_from_before_the_drift():
