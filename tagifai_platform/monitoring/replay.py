@@ -375,7 +375,7 @@ def summarize(scenario: Scenario, timeline: list[dict], config: ReplayConfig) ->
         if entry["window"] >= change
         and (entry["action"] == "rollback" or (entry["retrain"] or {}).get("promoted"))
     ]
-    recovered = switches[0] + 1 if switches else None
+    recovered = switches[-1] + 1 if switches else None  # served by the last model put in after the change
 
     def mean_f1(entries: list[dict]) -> float | None:
         return round(float(np.mean([entry["oracle_f1"] for entry in entries])), 4) if entries else None
