@@ -204,13 +204,11 @@ def label_arrivals(rows: pd.DataFrame, scenario: Scenario, config: ReplayConfig,
     """When each request's label arrives (``NaT``: never labeled)."""
     coverage = config.label_coverage if scenario.label_coverage is None else scenario.label_coverage
     labeled = rng.random(len(rows)) < coverage
+    seconds = scenario.label_delay.total_seconds()
     if scenario.hard_first:  # least confident first, the last one at the full delay
-        rank = rows["confidence"].rank(method="first").to_numpy() / len(rows)
-        delay = pd.to_timedelta(rank * scenario.label_delay.total_seconds(), unit="s")
-    else:
-        delay = pd.to_timedelta(np.full(len(rows), scenario.label_delay.total_seconds()), unit="s")
-    arrival = pd.Series(pd.to_datetime(rows["logged_at"]).to_numpy() + delay, index=rows.index)
-    return arrival.where(labeled)
+        seconds = rows["confidence"].rank(method="first").to_numpy() / len(rows) * seconds
+    delay = pd.Series(pd.to_timedelta(np.broadcast_to(seconds, len(rows)), unit="s"), index=rows.index)
+    return (pd.to_datetime(rows["logged_at"], utc=True) + delay).where(labeled)
 
 
 def oracle_f1(rows: pd.DataFrame) -> float:
