@@ -35,10 +35,17 @@ class Settings:
     executor: str = "in_process"
     tuning_trials: int = 12
     promotion_margin: float = 0.0
+    non_inferiority_margin: float = 0.02
+    gate_confidence: float = 0.95
+    gate_resamples: int = 2000
     slice_tolerance: float = 0.05
     quality_floor: float = 0.85
     monitoring_window_hours: float = 24.0
     monitoring_min_window: int = 50
+    min_live_labels: int = 20
+    label_delay_hours: float = 48.0
+    drift_persistence: int = 2
+    estimated_f1_drop: float = 0.05
     serve_refresh_seconds: float = 2.0
     serve_workers: int = len(os.sched_getaffinity(0))
     serve_max_texts: int = 1000
@@ -87,10 +94,17 @@ class SettingsError(ValueError):
 NUMBERS = {
     "TAGIFAI_TUNING_TRIALS": ("tuning_trials", int, 1),
     "TAGIFAI_PROMOTION_MARGIN": ("promotion_margin", float, 0.0),
+    "TAGIFAI_NON_INFERIORITY_MARGIN": ("non_inferiority_margin", float, 0.0),
+    "TAGIFAI_GATE_CONFIDENCE": ("gate_confidence", float, 0.5),
+    "TAGIFAI_GATE_RESAMPLES": ("gate_resamples", int, 100),
     "TAGIFAI_SLICE_TOLERANCE": ("slice_tolerance", float, 0.0),
     "TAGIFAI_QUALITY_FLOOR": ("quality_floor", float, 0.0),
     "TAGIFAI_MONITORING_WINDOW_HOURS": ("monitoring_window_hours", float, 0.01),
     "TAGIFAI_MONITORING_MIN_WINDOW": ("monitoring_min_window", int, 1),
+    "TAGIFAI_MIN_LIVE_LABELS": ("min_live_labels", int, 1),
+    "TAGIFAI_LABEL_DELAY_HOURS": ("label_delay_hours", float, 0.0),
+    "TAGIFAI_DRIFT_PERSISTENCE": ("drift_persistence", int, 1),
+    "TAGIFAI_ESTIMATED_F1_DROP": ("estimated_f1_drop", float, 0.0),
     "TAGIFAI_SERVE_REFRESH_SECONDS": ("serve_refresh_seconds", float, 0.1),
     "TAGIFAI_SERVE_WORKERS": ("serve_workers", int, 1),
     "TAGIFAI_SERVE_MAX_TEXTS": ("serve_max_texts", int, 1),

@@ -17,6 +17,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
@@ -91,6 +92,32 @@ def weighted_scores(y_true: list[str], y_pred: list[str]) -> dict[str, Any]:
         "f1": float(f1),
         "num_samples": len(y_true),
     }
+
+
+def weighted_f1_rows(truth: np.ndarray, predicted: np.ndarray, classes: int) -> np.ndarray:
+    """Weighted F1 of each row of ``truth``/``predicted`` (integer codes ``0..classes-1``, rows x texts).
+
+    The same figure as scikit-learn's ``f1_score(average="weighted", zero_division=0)``, for
+    thousands of resampled or simulated label sets at once (the gate's bootstrap, the performance
+    estimate's interval): per class ``2 tp / (predicted + true)``, weighted by support.
+    """
+    n = truth.shape[1]
+    total = np.zeros(truth.shape[0])
+    for label in range(classes):
+        is_true, is_predicted = truth == label, predicted == label
+        true_k, predicted_k = is_true.sum(axis=1), is_predicted.sum(axis=1)
+        tp = (is_true & is_predicted).sum(axis=1)
+        denominator = true_k + predicted_k
+        f1 = np.divide(2 * tp, denominator, out=np.zeros(len(total)), where=denominator > 0)
+        total += f1 * true_k / n
+    return total
+
+
+def central_interval(values: np.ndarray, confidence: float) -> tuple[float, float]:
+    """The percentile interval holding ``confidence`` of ``values`` (resampled or simulated scores)."""
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(values, [tail, 1 - tail])
+    return float(low), float(high)
 
 
 def evaluate(model, df: pd.DataFrame) -> dict[str, Any]:

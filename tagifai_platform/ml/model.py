@@ -188,6 +188,42 @@ def refit(model: TagClassifier, frame: pd.DataFrame) -> TagClassifier:
     return TagClassifier(params=model.params, threshold=model.threshold).fit(frame["text"], frame["tag"])
 
 
+def out_of_fold(
+    params: Mapping[str, Any] | None, threshold: float, frame: pd.DataFrame, *, folds: int = 5, seed: int = 0
+) -> pd.DataFrame:
+    """Every row of ``frame`` answered by a model with ``params`` and ``threshold`` fitted on the other folds.
+
+    What a model refit on all of ``frame`` would say about texts it has not seen, for each of them:
+    ``text``, ``tag`` (the truth), ``predicted`` (fallback applied), ``fold`` and one probability
+    column per class, named by the class. Stratified and seeded, so the same frame gives the same answers.
+    """
+    from sklearn.model_selection import StratifiedKFold
+
+    frame = frame.reset_index(drop=True)
+    classes = sorted(frame["tag"].astype(str).unique())
+    probabilities = np.zeros((len(frame), len(classes)))
+    fold_of = np.zeros(len(frame), dtype=int)
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    for fold, (fit_rows, held_rows) in enumerate(splitter.split(frame["text"], frame["tag"])):
+        model = TagClassifier(params=resolve_params(params), threshold=threshold).fit(
+            frame["text"].iloc[fit_rows], frame["tag"].iloc[fit_rows]
+        )
+        answered = model.predict_proba(frame["text"].iloc[held_rows])
+        columns = [classes.index(str(label)) for label in model.classes_]
+        probabilities[np.ix_(held_rows, columns)] = answered
+        fold_of[held_rows] = fold
+    predicted = apply_fallback(probabilities, np.asarray(classes), threshold)
+    return pd.DataFrame(
+        {
+            "text": frame["text"],
+            "tag": frame["tag"].astype(str),
+            "predicted": [str(tag) for tag in predicted],
+            "fold": fold_of,
+            **{label: probabilities[:, i] for i, label in enumerate(classes)},
+        }
+    )
+
+
 def predict(model: TagClassifier, texts: Any) -> list[dict[str, Any]]:
     """Tag and per-tag probabilities for each text, as plain JSON-ready values."""
     texts = as_texts(texts)

@@ -1,10 +1,16 @@
 """Is the traffic the champion sees still the traffic it was trained for?
 
 A window of logged predictions is compared with a ``Reference`` stored when the model was
-trained. Alerts come in four families: ``input`` (text length, vocabulary), visible before any
+trained. Alerts come in five families: ``input`` (text length, vocabulary), visible before any
 model runs; ``prediction`` and ``confidence`` (class mix, top probability), how the model reacts;
-and ``performance`` (weighted F1 where annotators labeled logged texts), the only one that says
-whether the model is wrong rather than merely surprised.
+``estimated_performance`` (the F1 expected from calibrated probabilities, see
+:mod:`~tagifai_platform.monitoring.estimation`), a label-free guess at "worse" rather than
+"different"; and ``performance`` (weighted F1 where annotators labeled logged texts), the only one
+that says whether the model is wrong rather than merely surprised.
+
+Labels arrive late: live performance only counts requests logged at least ``label_delay_hours``
+before ``now``, when their labels have had time to arrive. Otherwise the first labels to come back
+(often the hard, queued texts) would make a half-labeled window look like a drop.
 
 The tests are the standard ones (two-sample Kolmogorov-Smirnov, chi-square goodness of fit) and,
 where a natural effect size exists, an alert needs it as well as the p-value: on a few hundred
@@ -15,8 +21,9 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any
 
@@ -26,10 +33,13 @@ from scipy import stats
 from scipy.spatial.distance import jensenshannon
 from sklearn.metrics import accuracy_score, f1_score
 
-from tagifai_platform.ml.model import TagClassifier, predict
+from tagifai_platform.ml.model import TagClassifier, out_of_fold, predict
+from tagifai_platform.monitoring.estimation import EstimatedPerformance
+from tagifai_platform.settings import Settings
 
 WINDOW_COLUMNS = ["request_id", "logged_at", "text", "tag", "confidence", "model_version"]
-FAMILIES = ("input", "prediction", "confidence", "performance")
+INPUT, PERFORMANCE, ESTIMATED = "input", "performance", "estimated_performance"
+FAMILIES = (INPUT, "prediction", "confidence", ESTIMATED, PERFORMANCE)
 
 _TOKEN = re.compile(r"[a-z0-9]+")
 
@@ -113,17 +123,61 @@ def build_reference(
     )
 
 
+def honest_reference(
+    labeled: pd.DataFrame,
+    params: Mapping[str, Any] | None,
+    threshold: float,
+    *,
+    folds: int = 5,
+    seed: int = 0,
+    model_version: str | None = None,
+) -> tuple[Reference, pd.DataFrame]:
+    """The reference of a model refit on every row of ``labeled``, from rows it was not fitted on.
+
+    A served model is refit on all labeled projects, so any split scored with it is training
+    data: its confidences there (0.93 on average) are far above what it shows on new traffic
+    (0.83), and normal windows raise confidence alarms. Here each row's confidence, predicted tag
+    and out-of-vocabulary rate come from a model with the same ``params`` and ``threshold`` fitted
+    on the other folds (``folds``-fold, stratified, seeded). Lengths and vocabulary are those of
+    ``labeled``, what the served model learned from. Also returns the out-of-fold frame (``text``,
+    ``tag``, ``predicted``, one column per class of probabilities): the calibration data of
+    :func:`~tagifai_platform.monitoring.estimation.fit_calibrator`.
+    """
+    oof = out_of_fold(params, threshold, labeled, folds=folds, seed=seed)
+    classes = [column for column in oof.columns if column not in ("text", "tag", "predicted", "fold")]
+    unknown = unknown_tokens = 0
+    for _, held in oof.groupby("fold"):
+        fitted_on = oof.loc[~oof.index.isin(held.index), "text"]
+        seen = frozenset(token for text in fitted_on for token in tokenize(text))
+        tokens = [token for text in held["text"] for token in tokenize(text)]
+        unknown += sum(token not in seen for token in tokens)
+        unknown_tokens += len(tokens)
+    vocabulary = sorted({token for text in labeled["text"] for token in tokenize(text)})
+    reference = Reference(
+        text_lengths=tuple(int(length) for length in labeled["text"].str.len()),
+        vocabulary=tuple(vocabulary),
+        oov_rate=unknown / unknown_tokens if unknown_tokens else 0.0,
+        class_mix=class_mix(oof["predicted"]),
+        confidences=tuple(float(value) for value in oof[classes].max(axis=1)),
+        model_version=model_version,
+    )
+    return reference, oof
+
+
 @dataclass(frozen=True)
 class MonitoringThresholds:
     """When a signal becomes an alert. ``alpha`` is per test: three tests at 0.01 keep false alarms rare."""
 
     alpha: float = 0.01
+    length_ks: float = 0.2  # KS distance between text-length distributions: the effect a p-value needs
     oov_increase: float = 0.10  # absolute increase of the token OOV rate over the reference's
     js_distance: float = 0.15  # Jensen-Shannon distance (base 2, in [0, 1]) between class mixes
     confidence_drop: float = 0.10  # fall of the mean top probability
     min_live_f1: float = 0.75
-    min_window_size: int = 50
-    min_labeled_rows: int = 20
+    min_window_size: int = Settings.monitoring_min_window
+    min_labeled_rows: int = Settings.min_live_labels
+    label_delay_hours: float = Settings.label_delay_hours
+    estimated_f1_drop: float = Settings.estimated_f1_drop  # below the reference's estimate, beyond noise
 
 
 @dataclass(frozen=True)
@@ -156,10 +210,15 @@ class ConfidenceDrift:
 
 @dataclass(frozen=True)
 class LivePerformance:
+    """Weighted F1 where true tags arrived, with the label-free estimate on the same rows beside it."""
+
     labeled_rows: int
     enough_labels: bool
     f1: float | None
     accuracy: float | None
+    matured_rows: int | None = None  # requests old enough for their labels to have arrived
+    estimated_f1: float | None = None
+    estimate_error: float | None = None  # estimated minus realised F1
 
 
 @dataclass(frozen=True)
@@ -186,6 +245,7 @@ class MonitoringReport:
     performance: LivePerformance
     alerts: tuple[Alert, ...]
     thresholds: MonitoringThresholds
+    estimated: EstimatedPerformance | None = None
 
     @property
     def alert_families(self) -> set[str]:
@@ -213,6 +273,7 @@ class MonitoringReport:
             performance=LivePerformance(**data["performance"]),
             alerts=tuple(Alert(**alert) for alert in data["alerts"]),
             thresholds=MonitoringThresholds(**data["thresholds"]),
+            estimated=section(EstimatedPerformance, data.get("estimated")),
         )
 
 
@@ -264,6 +325,11 @@ def confidence_drift(reference: Reference, window: pd.DataFrame) -> ConfidenceDr
     )
 
 
+def truth_by_text(labels: pd.DataFrame) -> pd.Series:
+    """True tag per text; a text labeled twice keeps its last tag."""
+    return labels.drop_duplicates(subset=["text"], keep="last").set_index("text")["tag"]
+
+
 def live_performance(
     window: pd.DataFrame, labels: pd.DataFrame | None, min_labeled_rows: int
 ) -> LivePerformance:
@@ -273,7 +339,7 @@ def live_performance(
     """
     if labels is None or window.empty:
         return LivePerformance(labeled_rows=0, enough_labels=False, f1=None, accuracy=None)
-    truth = labels.drop_duplicates(subset=["text"], keep="last").set_index("text")["tag"]
+    truth = truth_by_text(labels)
     joined = window.assign(true_tag=window["text"].map(truth)).dropna(subset=["true_tag"])
     if joined.empty:
         return LivePerformance(labeled_rows=0, enough_labels=False, f1=None, accuracy=None)
@@ -285,16 +351,24 @@ def live_performance(
     )
 
 
+def matured(window: pd.DataFrame, now: datetime, delay_hours: float) -> pd.DataFrame:
+    """The rows of ``window`` logged ``delay_hours`` or more before ``now``: labels had time to arrive."""
+    cutoff = pd.Timestamp(now - timedelta(hours=delay_hours))
+    logged_at = pd.to_datetime(window["logged_at"], utc=True)
+    return window[logged_at <= (cutoff if cutoff.tzinfo else cutoff.tz_localize("UTC"))]
+
+
 def alerts_for(
     inputs: InputDrift | None,
     prediction: PredictionDrift | None,
     confidence: ConfidenceDrift | None,
     performance: LivePerformance,
     thresholds: MonitoringThresholds,
+    estimated: EstimatedPerformance | None = None,
 ) -> list[Alert]:
     t = thresholds
     alerts = []
-    if inputs is not None and inputs.length_p_value < t.alpha:
+    if inputs is not None and inputs.length_p_value < t.alpha and inputs.length_ks_statistic >= t.length_ks:
         message = (
             f"text length shifted (mean {inputs.mean_length:.0f} vs {inputs.reference_mean_length:.0f}"
             f" characters, KS p={inputs.length_p_value:.2g})"
@@ -319,6 +393,16 @@ def alerts_for(
             f" {confidence.reference_mean_confidence:.2f} (KS p={confidence.p_value:.2g})"
         )
         alerts.append(Alert("confidence", "confidence", -confidence.mean_delta, t.confidence_drop, message))
+    if (
+        estimated is not None
+        and estimated.drop >= t.estimated_f1_drop
+        and estimated.high < estimated.reference_f1
+    ):
+        message = (
+            f"estimated F1 {estimated.f1:.2f} [{estimated.low:.2f}, {estimated.high:.2f}] without labels,"
+            f" {estimated.drop:.2f} below the reference's {estimated.reference_f1:.2f}"
+        )
+        alerts.append(Alert("estimated_f1", ESTIMATED, estimated.drop, t.estimated_f1_drop, message))
     if performance.enough_labels and performance.f1 < t.min_live_f1:
         message = (
             f"live weighted F1 {performance.f1:.2f} on {performance.labeled_rows} labeled requests"
@@ -333,12 +417,22 @@ def monitor(
     window: pd.DataFrame,
     thresholds: MonitoringThresholds | None = None,
     labels: pd.DataFrame | None = None,
+    *,
+    now: datetime | None = None,
+    labeled_window: pd.DataFrame | None = None,
+    estimator: Callable[[pd.DataFrame], EstimatedPerformance] | None = None,
 ) -> MonitoringReport:
     """Compare a window of logged predictions (``WINDOW_COLUMNS``) with ``reference``.
 
     ``labels`` (``text``, ``tag``) holds annotators' true tags for some logged texts. The figures
     are computed for any non-empty window; whether they are enough evidence to act on is
     ``enough_data``, left to the policy, so a small window is still visible on a dashboard.
+
+    Live performance is measured on ``labeled_window`` (default: ``window``), and, when ``now``
+    is given, only on its rows logged ``label_delay_hours`` before it; with a delay longer than the
+    window, pass the earlier window whose labels are in. ``estimator`` (a fitted
+    :class:`~tagifai_platform.monitoring.estimation.Calibrator`'s ``estimate``) adds the
+    label-free estimate of the window, and on the labeled rows the estimate beside the realised F1.
     """
     thresholds = thresholds or MonitoringThresholds()
     missing = sorted(set(WINDOW_COLUMNS) - set(window.columns))
@@ -353,7 +447,22 @@ def monitor(
         confidence = confidence_drift(reference, window)
         logged_at = pd.to_datetime(window["logged_at"])
         start, end = logged_at.min().isoformat(), logged_at.max().isoformat()
-    performance = live_performance(window, labels, thresholds.min_labeled_rows)
+    performance_rows = window if labeled_window is None else labeled_window
+    if now is not None:
+        performance_rows = matured(performance_rows, now, thresholds.label_delay_hours)
+    performance = live_performance(performance_rows, labels, thresholds.min_labeled_rows)
+    if now is not None:
+        performance = replace(performance, matured_rows=len(performance_rows))
+    estimated = None
+    if estimator is not None and not window.empty:
+        estimated = estimator(window)
+        if performance.f1 is not None:
+            on_labeled = estimator(
+                performance_rows[performance_rows["text"].isin(truth_by_text(labels).index)]
+            )
+            performance = replace(
+                performance, estimated_f1=on_labeled.f1, estimate_error=on_labeled.f1 - performance.f1
+            )
     versions = window["model_version"].astype(str).value_counts().sort_index()
     return MonitoringReport(
         window_size=len(window),
@@ -365,8 +474,9 @@ def monitor(
         prediction=prediction,
         confidence=confidence,
         performance=performance,
-        alerts=tuple(alerts_for(inputs, prediction, confidence, performance, thresholds)),
+        alerts=tuple(alerts_for(inputs, prediction, confidence, performance, thresholds, estimated)),
         thresholds=thresholds,
+        estimated=estimated,
     )
 
 

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from pathlib import Path
 
 import pandas as pd
 
 from tagifai_platform.data.schema import CLASSES, LABELED_COLUMNS
 
 QUEUE_COLUMNS = ["request_id", "logged_at", "text", "predicted_tag", "confidence", "model_version", "tag"]
+ANNOTATED_COLUMNS = ["logged_at", "text", "tag"]  # what an annotated file needs of the queue's columns
 
 
 def labeling_queue(window: pd.DataFrame, size: int, *, exclude_texts: Iterable[str] = ()) -> pd.DataFrame:
@@ -29,6 +31,45 @@ def labeling_queue(window: pd.DataFrame, size: int, *, exclude_texts: Iterable[s
     return (
         queue.rename(columns={"tag": "predicted_tag"}).assign(tag=None)[QUEUE_COLUMNS].reset_index(drop=True)
     )
+
+
+def read_labeling_file(path: Path, required: Iterable[str] = ("text",)) -> pd.DataFrame:
+    """One queue or annotated CSV as strings, with a ``file`` column; errors name the file.
+
+    Annotators open these files in spreadsheets, which save in the machine's code page (cp1252 on
+    Windows) or drop columns; either used to surface as a bare ``UnicodeDecodeError`` or
+    ``KeyError 'logged_at'`` from deep inside a retraining.
+    """
+    try:
+        frame = pd.read_csv(path, dtype=str, encoding="utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(
+            f"{path} is not UTF-8 (byte {error.start}: {error.object[error.start : error.start + 1]!r});"
+            " save it as CSV UTF-8"
+        ) from None
+    except pd.errors.ParserError as error:
+        raise ValueError(f"{path} is not a readable CSV: {error}") from None
+    missing = [column for column in required if column not in frame.columns]
+    if missing:
+        raise ValueError(f"{path} lacks the columns {missing}; keep the queue file's columns {QUEUE_COLUMNS}")
+    return frame.assign(file=str(path))
+
+
+def read_annotated(files: Iterable[Path]) -> pd.DataFrame:
+    """Every annotated file, concatenated (``ANNOTATED_COLUMNS`` at least, plus ``file``)."""
+    frames = [read_labeling_file(path, ANNOTATED_COLUMNS) for path in sorted(files)]
+    if not frames:
+        return pd.DataFrame(columns=[*ANNOTATED_COLUMNS, "file"])
+    return pd.concat(frames, ignore_index=True)
+
+
+def texts_out_for_labeling(files: Iterable[Path]) -> set[str]:
+    """Texts already queued or annotated in ``files``: a new queue must not send them again.
+
+    Excluding only annotated texts let two ``inspect`` runs on the same traffic queue the same
+    texts twice, while the first queue was still with the annotators.
+    """
+    return {text for path in files for text in read_labeling_file(path)["text"].dropna()}
 
 
 def annotation_id(text: str) -> int:
@@ -48,9 +89,13 @@ def annotations_as_labeled(annotated: pd.DataFrame) -> pd.DataFrame:
     """
     done = annotated.dropna(subset=["tag"])
     done = done[done["tag"].astype(str).str.strip() != ""]
-    unknown = sorted(set(done["tag"]) - set(CLASSES))
-    if unknown:
-        raise ValueError(f"annotated tags {unknown} are not among {CLASSES}")
+    unknown = done[~done["tag"].isin(CLASSES)]
+    if len(unknown):
+        where = sorted(set(unknown["file"])) if "file" in unknown else []
+        raise ValueError(
+            f"annotated tags {sorted(set(unknown['tag']))} are not among {CLASSES}"
+            + (f" (in {', '.join(where)})" if where else "")
+        )
     return pd.DataFrame(
         {
             "id": done["text"].map(annotation_id),

@@ -7,6 +7,13 @@ annotated request carrying a holdout project's text is that project under anothe
 rows are set aside as a ``recent_eval`` slice, because a retrain prompted by drift must be shown
 to work on the drifted traffic, which the holdout predates.
 
+``previous`` is what the champion learned from: its own composed set when it was retrained (the
+``recent_eval`` rows held out then are old news now and are trained on). A "new" row with the same
+text and tag as a previous one was already learned, and does not count as new: otherwise every
+improve re-sends the same annotations and a retrain on unchanged data passes for one on new data.
+Two annotations of one text that disagree are not settled silently (the last file winning): both
+are removed and the report names the texts.
+
 Rebalancing and augmentation add rows that copy or perturb an original one and keep its id; they
 belong in training only, which ``assign_splits`` enforces.
 """
@@ -84,6 +91,9 @@ def compose_retraining_dataset(
     rng = np.random.default_rng(seed)
     previous = previous[LABELED_COLUMNS].assign(source="previous")
     new = new_labeled[LABELED_COLUMNS].assign(source="new")
+    learned = new.set_index(["text", "tag"]).index.isin(previous.set_index(["text", "tag"]).index)
+    disputed = _disputed_texts(new)
+    new = new[~learned & ~new["text"].isin(disputed.index)]
     combined = pd.concat([previous, new], ignore_index=True).assign(
         created_on=lambda frame: pd.to_datetime(frame["created_on"])
     )
@@ -91,8 +101,8 @@ def compose_retraining_dataset(
 
     in_holdout = by_id.index.isin(holdout_overlap(by_id, holdout).index)
     outside = by_id[~in_holdout]
-    tags_per_text = outside.groupby("text")["tag"].nunique()
-    conflicting = outside["text"].isin(tags_per_text.index[tags_per_text > 1])
+    conflicts = pd.concat([disputed, _disputed_texts(outside)])
+    conflicting = outside["text"].isin(conflicts.index)
     consistent = outside[~conflicting]
     deduplicated = (
         consistent.assign(is_new=consistent["source"] == "new")
@@ -113,10 +123,12 @@ def compose_retraining_dataset(
     report = {
         "previous_rows": len(previous),
         "new_rows": len(new),
+        "already_learned": int(learned.sum()),
         "replaced_by_id": len(combined) - len(by_id),
         "holdout_removed": int(in_holdout.sum()),
-        "conflicts_removed": int(conflicting.sum()),
-        "conflicting_texts": int((tags_per_text > 1).sum()),
+        "conflicts_removed": int(conflicting.sum()) + int(new_labeled["text"].isin(disputed.index).sum()),
+        "conflicting_texts": len(conflicts),
+        "conflicts": [{"text": text, "tags": tags} for text, tags in conflicts.items()],
         "duplicates_removed": len(consistent) - len(deduplicated),
         "kept": int((originals["source"] == "previous").sum()),
         "added": int((originals["source"] == "new").sum()),
@@ -128,6 +140,12 @@ def compose_retraining_dataset(
         "class_counts_after": tag_distribution(training_part),
     }
     return dataset, report
+
+
+def _disputed_texts(frame: pd.DataFrame) -> pd.Series:
+    """The texts of ``frame`` carrying more than one tag, with their sorted tags."""
+    tags = frame.groupby("text")["tag"].agg(lambda values: sorted(set(map(str, values))))
+    return tags[tags.str.len() > 1]
 
 
 def assign_splits(
@@ -155,3 +173,38 @@ def assign_splits(
         ],
         ignore_index=True,
     )
+
+
+def compose_and_split(
+    previous: pd.DataFrame, new_labeled: pd.DataFrame, *, holdout: pd.DataFrame, seed: int, **options
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """:func:`compose_retraining_dataset` then :func:`assign_splits`, with a report of the set as stored.
+
+    Splitting drops the copies of originals that landed in validation or test, so the composition's
+    own counts describe a set that is never stored; here ``rows``, ``upsampled``, ``augmented`` and
+    ``class_counts_after`` are counted on the split frame, ``copies_dropped`` says how many copies
+    went, and ``splits`` gives the rows per split. Fails when nothing is new: a retrain on the data
+    the champion already learned from can only reproduce the champion.
+    """
+    dataset, report = compose_retraining_dataset(previous, new_labeled, holdout=holdout, seed=seed, **options)
+    if not report["added"]:
+        raise NothingNewError(
+            f"nothing new to retrain on: {report['new_rows'] + report['already_learned']} new labeled rows,"
+            f" {report['already_learned']} already learned by the champion,"
+            f" {report['conflicting_texts']} texts in conflict"
+        )
+    stored = assign_splits(dataset, seed=seed)
+    origins = stored["origin"].value_counts()
+    report |= {
+        "copies_dropped": len(dataset) - len(stored),
+        "rows": len(stored),
+        "upsampled": int(origins.get(UPSAMPLED, 0)),
+        "augmented": int(origins.get(AUGMENTED, 0)),
+        "splits": {str(name): int(n) for name, n in stored["split"].value_counts().sort_index().items()},
+        "class_counts_after": tag_distribution(stored[stored["split"] == "train"]),
+    }
+    return stored, report
+
+
+class NothingNewError(ValueError):
+    """A retraining set with no row the champion has not learned from."""

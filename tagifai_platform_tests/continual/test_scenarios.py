@@ -102,6 +102,14 @@ def test_a_shifted_stream_retrains_through_the_model_assets_then_inspects(drift_
         alert = sensor_request(monitoring_alerts, instance, monitored)
         assert isinstance(alert, dg.RunRequest) and "input_drift" in alert.tags["tagifai/failed_checks"]
 
+        # Hysteresis: one drifting window is not enough to act; the drift must persist into the next.
+        waiting = run_job(settings, instance, "policy_engine", alert.run_config)
+        assert chosen_branch(waiting) == {"continue_monitoring"}
+        send(service.url, shifted_texts(40, seed=5))
+        monitored = run_job(settings, instance, "monitor")
+        alert = sensor_request(monitoring_alerts, instance, monitored)
+        assert isinstance(alert, dg.RunRequest), "the drift persists"
+
         # Annotators label the new-topic requests: they are projects the model has no class for.
         annotated = read_predictions(settings)[["request_id", "logged_at", "text"]].assign(tag="other")
         (settings.home / "labeling" / "annotated").mkdir(parents=True)

@@ -9,6 +9,8 @@ from tagifai_platform.monitoring.labeling import (
     annotation_id,
     annotations_as_labeled,
     labeling_queue,
+    read_annotated,
+    texts_out_for_labeling,
 )
 from tagifai_platform.monitoring.retraining import compose_retraining_dataset
 from tagifai_platform.monitoring.simulate import prediction_rows, shifted_texts
@@ -72,3 +74,43 @@ def test_annotations_become_labeled_rows_for_the_retraining_set():
 def test_a_tag_outside_the_classes_is_refused():
     with pytest.raises(ValueError, match="robotics"):
         annotations_as_labeled(labeling_queue(WINDOW, 1).assign(tag=["robotics"]))
+
+
+def annotated_file(directory, name, rows, encoding="utf-8", columns=("logged_at", "text", "tag")):
+    path = directory / name
+    frame = pd.DataFrame(rows, columns=["logged_at", "text", "tag"])[list(columns)]
+    path.write_bytes(frame.to_csv(index=False).encode(encoding))
+    return path
+
+
+def test_an_annotated_file_in_cp1252_is_refused_naming_it(tmp_path):
+    """Reproduced: a file saved as cp1252 made ``inspect`` fail with a bare UnicodeDecodeError."""
+    path = annotated_file(tmp_path, "round2.csv", [["2024-05-01", "Café recommender", "other"]], "cp1252")
+    with pytest.raises(ValueError, match=r"round2\.csv is not UTF-8.*save it as CSV UTF-8"):
+        read_annotated([path])
+
+
+def test_an_annotated_file_without_logged_at_is_refused_naming_it(tmp_path):
+    """Reproduced: a ``text,tag`` file gave ``KeyError 'logged_at'``."""
+    path = annotated_file(tmp_path, "short.csv", [["2024-05-01", "x", "mlops"]], columns=("text", "tag"))
+    with pytest.raises(ValueError, match=r"short\.csv lacks the columns \['logged_at'\]"):
+        read_annotated([path])
+
+
+def test_unknown_tags_name_their_file(tmp_path):
+    """Reproduced: tags ``computer vision``/``NLP`` failed the retraining without saying where they were."""
+    good = annotated_file(tmp_path, "good.csv", [["2024-05-01", "a", "mlops"]])
+    bad = annotated_file(
+        tmp_path, "bad.csv", [["2024-05-01", "b", "computer vision"], ["2024-05-01", "c", "NLP"]]
+    )
+    with pytest.raises(ValueError, match=r"\['NLP', 'computer vision'\].*bad\.csv"):
+        annotations_as_labeled(read_annotated([good, bad]))
+
+
+def test_a_second_inspection_does_not_queue_the_same_texts_again(tmp_path):
+    """Reproduced: two ``inspect`` runs on the same traffic queued the same texts twice."""
+    first = labeling_queue(WINDOW, 2)
+    path = tmp_path / "queue-1.csv"
+    first.to_csv(path, index=False)
+    second = labeling_queue(WINDOW, 2, exclude_texts=texts_out_for_labeling([path]))
+    assert len(second) == 2 and not set(first["text"]) & set(second["text"])

@@ -10,7 +10,9 @@ from tagifai_platform.monitoring.retraining import (
     ORIGINAL,
     RECENT_EVAL,
     UPSAMPLED,
+    NothingNewError,
     assign_splits,
+    compose_and_split,
     compose_retraining_dataset,
 )
 
@@ -37,7 +39,7 @@ PREVIOUS = frame(
         (2, "cv two", CV),
         (3, "cv three", CV),
         (4, "cv four", CV),
-        (5, "nlp one", NLP),  # repeated by the new r3
+        (5, "nlp one", NLP),  # sent again as the new r3: already learned
         (6, "same text", NLP),  # a duplicate of 7
         (7, "same text", NLP),
         (8, "two ways", CV),  # conflicts with 9
@@ -72,14 +74,16 @@ def test_qa_holdout_and_recent_slice_are_counted():
 
     assert report == {
         "previous_rows": 11,
-        "new_rows": 5,
+        "new_rows": 4,
+        "already_learned": 1,
         "replaced_by_id": 1,
         "holdout_removed": 1,
         "conflicts_removed": 2,
         "conflicting_texts": 1,
-        "duplicates_removed": 2,
-        "kept": 5,
-        "added": 5,
+        "conflicts": [{"text": "two ways", "tags": [CV, NLP]}],
+        "duplicates_removed": 1,
+        "kept": 6,
+        "added": 4,
         "upsampled": 0,
         "augmented": 0,
         "recent_eval": 1,
@@ -90,10 +94,10 @@ def test_qa_holdout_and_recent_slice_are_counted():
     assert list(dataset.columns) == DATASET_COLUMNS
     by_text = dataset.set_index("text")
     assert by_text.loc["relabel me", "tag"] == MLOPS  # new wins on the same id
-    assert by_text.loc["nlp one", "id"] == "r3"  # and on the same text
+    assert by_text.loc["nlp one", "id"] == 5  # the same text and tag again: already learned
     assert "two ways" not in by_text.index and "in the holdout" not in by_text.index
     assert dataset.loc[dataset["split_hint"] == RECENT_EVAL, "text"].tolist() == ["the latest"]
-    assert set(dataset["id"]) == {1, 2, 3, 4, 7, 11, "r1", "r2", "r3", "r4"}  # ids as they came
+    assert set(dataset["id"]) == {1, 2, 3, 4, 5, 7, 11, "r1", "r2", "r4"}  # ids as they came
 
 
 def test_rebalancing_copies_minority_rows_towards_the_majority():
@@ -142,3 +146,46 @@ def test_splits_keep_copies_with_their_original_in_training(labeled):
     assert not evaluation_ids & set(split.loc[split["origin"] != ORIGINAL, "id"])
     assert (split["origin"] == ORIGINAL).sum() == (dataset["origin"] == ORIGINAL).sum()
     assert split.groupby("split").size().to_dict()["test"] == pytest.approx(0.15 * (764 - 33), abs=1)
+
+
+def annotation_rows(rows, start="2021-02-01"):
+    return frame([(f"a{i}", text, tag) for i, (text, tag) in enumerate(rows)], start)
+
+
+def test_annotations_already_learned_are_not_new_and_nothing_new_fails(labeled):
+    """Reproduced: a second improve re-sent the annotations the champion was trained on as new."""
+    previous, new = labeled.iloc[:600], labeled.iloc[600:]
+    first, report = compose_and_split(previous, new, holdout=NO_HOLDOUT, seed=0)
+    originals = first[first["origin"] == ORIGINAL]
+    with pytest.raises(NothingNewError, match=f"{report['added']} already learned"):
+        compose_and_split(originals, new, holdout=NO_HOLDOUT, seed=0)
+    dataset, again = compose_retraining_dataset(originals, new, holdout=NO_HOLDOUT, seed=0)
+    assert again["added"] == again["recent_eval"] == 0
+    assert again["kept"] == len(originals)  # last time's recent_eval rows are trained on now
+
+
+def test_annotations_that_disagree_are_removed_and_named():
+    """Reproduced: two files disagreeing on texts kept the last one silently (conflicts_removed: 0)."""
+    one = annotation_rows([("agree", MLOPS), ("disputed a", CV), ("disputed b", NLP)])
+    other = annotation_rows([("agree", MLOPS), ("disputed a", NLP), ("disputed b", MLOPS)])
+    new = pd.concat([one, other], ignore_index=True)
+    new = new.assign(id=new["text"])  # annotation ids come from the text: the same id in both files
+
+    dataset, report = compose_retraining_dataset(PREVIOUS, new, holdout=HOLDOUT, seed=0)
+
+    assert report["conflicts_removed"] >= 4
+    assert {"text": "disputed a", "tags": [CV, NLP]} in report["conflicts"]
+    assert {"text": "disputed b", "tags": [MLOPS, NLP]} in report["conflicts"]
+    assert not dataset["text"].str.startswith("disputed").any() and "agree" in set(dataset["text"])
+
+
+def test_the_report_counts_the_stored_set(labeled):
+    """Reproduced: the composition said 954 rows, the stored set had 907 (copies dropped by the split)."""
+    stored, report = compose_and_split(
+        labeled.iloc[:600], labeled.iloc[600:], holdout=NO_HOLDOUT, seed=3, augment=True
+    )
+    assert report["rows"] == len(stored) and report["copies_dropped"] > 0
+    assert report["splits"] == stored["split"].value_counts().sort_index().to_dict()
+    assert report["upsampled"] == (stored["origin"] == UPSAMPLED).sum()
+    assert report["augmented"] == (stored["origin"] == AUGMENTED).sum()
+    assert sum(report["class_counts_after"].values()) == (stored["split"] == "train").sum()
