@@ -96,8 +96,17 @@ class LabelingDesk(dg.ConfigurableResource):
         queue.to_csv(path, index=False)
         return path
 
+    def _files(self, folder: str) -> list[Path]:
+        return sorted(Path(self.base_dir, folder).glob("*.csv"))
+
     def annotated(self) -> pd.DataFrame:
-        files = sorted(Path(self.base_dir, "annotated").glob("*.csv"))
-        if not files:
-            return pd.DataFrame(columns=["request_id", "logged_at", "text", "tag"])
-        return pd.concat([pd.read_csv(file, dtype=str) for file in files], ignore_index=True)
+        """Every annotated file; one that is not UTF-8 or lacks a column is refused with its name."""
+        from tagifai_platform.monitoring.labeling import read_annotated
+
+        return read_annotated(self._files("annotated"))
+
+    def out_for_labeling(self) -> set[str]:
+        """Texts queued or annotated already, which a new queue must not send again."""
+        from tagifai_platform.monitoring.labeling import texts_out_for_labeling
+
+        return texts_out_for_labeling(self._files("queue") + self._files("annotated"))

@@ -150,8 +150,7 @@ def inspect(
     from tagifai_platform.monitoring.labeling import labeling_queue
 
     window = predictions.read(since=datetime.now(UTC) - timedelta(hours=monitoring.window_hours))
-    annotated = labeling.annotated()
-    queue = labeling_queue(window, LABELING_BATCH, exclude_texts=annotated["text"])
+    queue = labeling_queue(window, LABELING_BATCH, exclude_texts=labeling.out_for_labeling())
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     queue_path = labeling.send(queue, f"queue-{stamp}")
     report = "\n".join(

@@ -38,6 +38,8 @@ def evaluation_metadata(evaluation: steps.Evaluation) -> dict:
         else None,
         "champion_holdout_f1": champion["overall"]["f1"] if champion else None,
         "promote": evaluation.promote,
+        "gate_rule": record["decision"]["rule"],
+        "paired_f1_gain": dg.MetadataValue.json(record["decision"]["paired"] or {}),
         "per_class": dg.MetadataValue.md(per_class.round(4).to_markdown()),
         "behavioural_tests": dg.MetadataValue.json(
             {key: value for key, value in record["behavioural"].items() if key != "failures"}
@@ -48,7 +50,14 @@ def evaluation_metadata(evaluation: steps.Evaluation) -> dict:
 
 
 def gate_policy(policy: PromotionPolicy) -> steps.GatePolicy:
-    return steps.GatePolicy(policy.margin, policy.slice_tolerance, policy.quality_floor)
+    return steps.GatePolicy(
+        policy.margin,
+        policy.slice_tolerance,
+        policy.quality_floor,
+        policy.non_inferiority_margin,
+        policy.confidence,
+        policy.resamples,
+    )
 
 
 @dg.multi_asset(

@@ -182,7 +182,7 @@ def composed_for_retraining(
     second retraining does not count them as new again.
     """
     from tagifai_platform.monitoring.labeling import annotations_as_labeled
-    from tagifai_platform.monitoring.retraining import assign_splits, compose_retraining_dataset
+    from tagifai_platform.monitoring.retraining import NothingNewError, compose_and_split
 
     champion = registry.by_alias(CHAMPION)
     if champion is None:
@@ -190,10 +190,12 @@ def composed_for_retraining(
     trained_on = set(registry.document(champion, TRAINING_IDS) or [])
     known = pd.concat([union, annotations_as_labeled(annotated)], ignore_index=True)
     seen = known["id"].isin(trained_on)
-    dataset, composition = compose_retraining_dataset(
-        known[seen], known[~seen], seed=RETRAINING_SEED, holdout=holdout
-    )
-    dataset = assign_splits(dataset, seed=RETRAINING_SEED)
+    try:
+        dataset, composition = compose_and_split(
+            known[seen], known[~seen], seed=RETRAINING_SEED, holdout=holdout
+        )
+    except NothingNewError as error:
+        raise dg.Failure(f"No retraining: {error}. The champion stays as it is.") from error
     return dataset, {
         "source": f"champion v{champion.version}'s training rows and the labels that arrived since",
         "composition": dg.MetadataValue.json(composition),

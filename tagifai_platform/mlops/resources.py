@@ -58,11 +58,14 @@ class TuningStudies(dg.ConfigurableResource):
 
 
 class PromotionPolicy(dg.ConfigurableResource):
-    """How much better a challenger must be to replace the champion."""
+    """How much better a challenger must be to replace the champion (the defaults are the settings')."""
 
-    margin: float = 0.0
-    slice_tolerance: float = 0.05
-    quality_floor: float = 0.85
+    margin: float
+    slice_tolerance: float
+    quality_floor: float
+    non_inferiority_margin: float
+    confidence: float
+    resamples: int
 
 
 @dg.resource(

@@ -118,6 +118,12 @@ class GatePolicy:
     margin: float
     slice_tolerance: float
     quality_floor: float
+    non_inferiority_margin: float
+    confidence: float
+    resamples: int
+
+
+GATE_SEED = 20240601  # the paired bootstrap is seeded, so a gate decision can be replayed
 
 
 @dataclass(frozen=True)
@@ -143,12 +149,17 @@ def evaluate_against_champion(
 ) -> Evaluation:
     """Score the challenger on the holdout, next to the champion on the same holdout, and decide.
 
+    The decision is paired: both models answer the same texts (the holdout and ``recent``), and the
+    gain's bootstrap interval, not the difference of two scores, says whether the challenger is
+    better beyond noise (``ml.gate``). A challenger trained on data the champion never saw (another
+    data fingerprint) may also pass by not being worse beyond the non-inferiority margin.
+
     ``challenger_record`` is what :func:`train_and_register` returned, test scores included.
     ``recent`` holds the newest labels a retraining set aside (``recent_eval``): both models are
     scored on them too, since the holdout predates the traffic that prompted the retraining.
     """
     from tagifai_platform.ml.evaluation import behavioural_tests, confusion_matrix_png, evaluate
-    from tagifai_platform.ml.gate import decide_promotion, regression_report_markdown
+    from tagifai_platform.ml.gate import compare_models, decide_promotion, regression_report_markdown
 
     version = challenger_record["version"]
     model = registry.load(registry.get(version))
@@ -157,20 +168,49 @@ def evaluate_against_champion(
     champion = registry.by_alias(CHAMPION)
     champion_model = registry.load(champion) if champion else None
     champion_scores = evaluate(champion_model, holdout) if champion else None
+    judged = holdout[["text", "tag"]]
     if recent is not None and len(recent):
         scores["recent_eval"] = evaluate(model, recent)
+        judged = pd.concat([judged, recent[["text", "tag"]]], ignore_index=True)
+    behaviour = behavioural_tests(model)
+    paired = (
+        compare_models(
+            model,
+            champion_model,
+            judged,
+            confidence=policy.confidence,
+            resamples=policy.resamples,
+            seed=GATE_SEED,
+        )
+        if champion
+        else None
+    )
     decision = decide_promotion(
         scores["holdout"],
         champion_scores,
         margin=policy.margin,
         slice_tolerance=policy.slice_tolerance,
         quality_floor=policy.quality_floor,
+        paired=paired,
+        non_inferiority_margin=policy.non_inferiority_margin,
+        brings_new_data=bool(champion)
+        and challenger_record["data_fingerprint"] != champion.tags.get("data_fingerprint"),
+        challenger_behaviour=behaviour,
+        champion_behaviour=behavioural_tests(champion_model) if champion else None,
     )
     registry.set_tags(version, {HOLDOUT_METRICS_TAG: scores["holdout"]["overall"]})
     picture = confusion_matrix_png(scores["holdout"])
     picture_path = save_picture(f"confusion_matrix_v{version}.png", picture)
     with mlflow_step(mlflow):
         log_metrics(challenger_record["model_id"], _floats("holdout", scores["holdout"]["overall"]))
+        if paired is not None:  # the gate's evidence, beside the scores it is about
+            mlflow.log_metrics(
+                {
+                    "gate_f1_gain": paired.delta,
+                    "gate_f1_gain_low": paired.low,
+                    "gate_f1_gain_high": paired.high,
+                }
+            )
         mlflow.log_artifact(str(picture_path))
     record = {
         "version": version,
@@ -180,7 +220,7 @@ def evaluate_against_champion(
         "champion_recent_eval": evaluate(champion_model, recent)
         if champion and "recent_eval" in scores
         else None,
-        "behavioural": behavioural_tests(model),
+        "behavioural": behaviour,
         "decision": decision.as_dict(),
     }
     report = (
