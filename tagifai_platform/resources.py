@@ -29,7 +29,7 @@ EXECUTORS = {"in_process": dg.in_process_executor, "multiprocess": dg.multiproce
 def build_resources(settings: Settings) -> dict:
     settings.home.mkdir(parents=True, exist_ok=True)  # DuckDB creates its file, not its folder
     registry = ModelRegistryResource(
-        tracking_uri=settings.mlflow_tracking_uri, artifact_root=str(settings.mlflow_artifacts)
+        tracking_uri=settings.mlflow_tracking_uri, artifact_root=settings.mlflow_artifacts
     )
     return {
         "io_manager": WarehouseIOManager(database=str(settings.warehouse_path)),

@@ -6,6 +6,7 @@ import dagster as dg
 from pydantic import PrivateAttr
 
 from tagifai_platform.registry import ModelRegistry
+from tagifai_platform.settings import sqlite_file
 
 
 class FeatureStore(dg.ConfigurableResource):
@@ -24,7 +25,8 @@ class FeatureStore(dg.ConfigurableResource):
 
 
 class TuningStudies(dg.ConfigurableResource):
-    """Optuna studies persisted in SQLite, so a later run resumes the same study.
+    """Optuna studies persisted in a database (SQLite under the home, or a server that several tuning
+    workers share), so a later run resumes the same study.
 
     Each running trial records a heartbeat every ``heartbeat_seconds``. A trial whose process died
     stays RUNNING in the store; once its last heartbeat is ``grace_seconds`` old, Optuna marks it
@@ -43,7 +45,8 @@ class TuningStudies(dg.ConfigurableResource):
 
         import optuna
 
-        Path(self.storage.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        if (database := sqlite_file(self.storage)) is not None:
+            database.parent.mkdir(parents=True, exist_ok=True)
         with warnings.catch_warnings():  # the heartbeat is marked experimental since Optuna 2.9
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             storage = optuna.storages.RDBStorage(
@@ -60,14 +63,15 @@ class TuningStudies(dg.ConfigurableResource):
 
 
 class ModelRegistryResource(dg.ConfigurableResource):
-    """The MLflow tracking store and model registry, both in SQLite under the home."""
+    """The MLflow tracking store and model registry at one URI (SQLite under the home by default);
+    ``artifact_root`` None leaves the artifacts to the tracking server."""
 
     tracking_uri: str
-    artifact_root: str
+    artifact_root: str | None = None
 
     @property
     def registry(self) -> ModelRegistry:
-        return ModelRegistry(self.tracking_uri, Path(self.artifact_root))
+        return ModelRegistry(self.tracking_uri, self.artifact_root)
 
 
 class PromotionPolicy(dg.ConfigurableResource):
