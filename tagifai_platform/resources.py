@@ -23,7 +23,20 @@ from tagifai_platform.registry import EXPERIMENT_NAME
 from tagifai_platform.serving.prediction_log import log_path
 from tagifai_platform.settings import Settings
 
-EXECUTORS = {"in_process": dg.in_process_executor, "multiprocess": dg.multiprocess_executor}
+
+def _celery_executor(settings: Settings) -> dg.ExecutorDefinition:
+    """Each step a task on the Redis broker, run by whichever Celery worker takes it (the workers load
+    this code location with their own environment, so they must share these settings)."""
+    from dagster_celery import celery_executor
+
+    return celery_executor.configured({"broker": settings.celery_broker, "backend": settings.celery_backend})
+
+
+EXECUTORS = {
+    "in_process": lambda settings: dg.in_process_executor,
+    "multiprocess": lambda settings: dg.multiprocess_executor,
+    "celery": _celery_executor,
+}
 
 
 def build_resources(settings: Settings) -> dict:
@@ -61,8 +74,9 @@ def build_resources(settings: Settings) -> dict:
 
 def build_executor(settings: Settings) -> dg.ExecutorDefinition:
     try:
-        return EXECUTORS[settings.executor]
+        choose = EXECUTORS[settings.executor]
     except KeyError:
         raise ValueError(
             f"TAGIFAI_EXECUTOR={settings.executor!r} is not one of {sorted(EXECUTORS)}."
         ) from None
+    return choose(settings)
