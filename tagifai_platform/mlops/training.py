@@ -11,13 +11,15 @@ from tagifai_platform.mlops.resources import ModelRegistryResource, TuningStudie
 
 STUDY_NAME = "tagifai"
 DOCUMENTS = "documents"
+# Tuning and training share one pool; the instance gives it one slot (dagster.yaml `concurrency`).
+TRAINING_POOL = "training"
 
 
 class TuningConfig(dg.Config):
     n_trials: int | None = None  # None: TAGIFAI_TUNING_TRIALS
 
 
-@dg.asset(group_name=GROUP, io_manager_key=DOCUMENTS, kinds={"optuna", "mlflow"})
+@dg.asset(group_name=GROUP, io_manager_key=DOCUMENTS, kinds={"optuna", "mlflow"}, pool=TRAINING_POOL)
 def best_hyperparameters(
     context: dg.AssetExecutionContext,
     config: TuningConfig,
@@ -42,7 +44,7 @@ def best_hyperparameters(
     )
 
 
-@dg.asset(group_name=GROUP, io_manager_key=DOCUMENTS, kinds={"sklearn", "mlflow"})
+@dg.asset(group_name=GROUP, io_manager_key=DOCUMENTS, kinds={"sklearn", "mlflow"}, pool=TRAINING_POOL)
 def challenger_model(
     context: dg.AssetExecutionContext,
     training_dataset: pd.DataFrame,

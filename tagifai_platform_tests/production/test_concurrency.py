@@ -1,0 +1,38 @@
+"""Concurrency limits: one training at a time (the `training` pool), runs queued behind the warehouse."""
+
+import shutil
+
+import dagster as dg
+import pytest
+import yaml
+
+from tagifai_platform.definitions import build_definitions
+from tagifai_platform.mlops.training import TRAINING_POOL
+from tagifai_platform.resources import build_executor
+from tagifai_platform.settings import load_settings
+from tagifai_platform_tests.e2e.conftest import PROJECT_ROOT
+
+INSTANCES = ("dagster.yaml", "deploy/dagster.postgres.yaml")
+
+
+def test_tuning_and_training_share_the_training_pool(settings):
+    defs = build_definitions(settings)
+    for asset in ("best_hyperparameters", "challenger_model"):
+        assert defs.get_assets_def(asset).op.pool == TRAINING_POOL
+
+
+def test_each_instance_gives_a_pool_one_slot_and_queues_runs(tmp_path):
+    laptop, shared = (yaml.safe_load((PROJECT_ROOT / name).read_text()) for name in INSTANCES)
+    assert laptop["concurrency"] == shared["concurrency"], "the DuckDB warehouse queues runs everywhere"
+    shutil.copy(PROJECT_ROOT / "dagster.yaml", tmp_path / "dagster.yaml")
+    concurrency = dg.DagsterInstance.from_config(str(tmp_path)).get_concurrency_config()
+    assert concurrency.pool_config.default_pool_limit == 1
+    assert concurrency.pool_config.pool_granularity.value == "op"
+    assert concurrency.run_queue_config.max_concurrent_runs == 1
+
+
+def test_the_celery_executor_is_chosen_by_the_settings(tmp_path):
+    settings = load_settings({"TAGIFAI_HOME": str(tmp_path), "TAGIFAI_EXECUTOR": "celery"})
+    assert build_executor(settings).name == "celery"
+    with pytest.raises(ValueError, match="TAGIFAI_EXECUTOR='k8s' is not one of"):
+        build_executor(load_settings({"TAGIFAI_HOME": str(tmp_path), "TAGIFAI_EXECUTOR": "k8s"}))
