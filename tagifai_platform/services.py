@@ -142,7 +142,7 @@ class Postgres:
 
 
 def start_process(
-    directory: Path, name: str, command: list[str], env: dict | None = None
+    directory: Path, name: str, command: list[str], env: dict | None = None, cwd: Path | None = None
 ) -> subprocess.Popen:
     """Start ``command`` in its own session (so that :func:`stop_process` ends it and its children),
     its output in ``directory/name.log`` and its process id in ``directory/name.pid``."""
@@ -151,6 +151,7 @@ def start_process(
         process = subprocess.Popen(
             command,
             env=env,
+            cwd=cwd,
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -272,6 +273,16 @@ def start_mlflow_server(directory: Path, port: int, backend_store_uri: str) -> s
     )
     url = f"http://{HOST}:{port}"
     wait_for(lambda: http_ok(f"{url}/health"), "mlflow server", process, timeout=180)
+    return url
+
+
+def start_dagster_dev(directory: Path, port: int, env: dict, project_root: Path) -> str:
+    """``dagster dev`` (webserver and daemon) on ``port`` for the code location of ``project_root``;
+    returns the UI's URL once it answers."""
+    command = [str(BIN / "dagster"), "dev", "-w", "workspace.yaml", "-h", HOST, "-p", str(port)]
+    process = start_process(directory, "dagster-dev", command, env=env, cwd=project_root)
+    url = f"http://{HOST}:{port}"
+    wait_for(lambda: http_ok(f"{url}/server_info"), "dagster dev", process, timeout=300)
     return url
 
 
