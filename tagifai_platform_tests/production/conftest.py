@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from tagifai_platform import services
-from tagifai_platform_tests.e2e.conftest import trained_home  # noqa: F401 - the in-process reference run
 
 
 def require(service: str) -> None:
