@@ -22,11 +22,10 @@ from pathlib import Path
 from benchmarks.dataops import DATASET_DIR
 from tagifai_platform.data.sources import read_holdout, read_projects, read_tags
 from tagifai_platform.data.transform import label_holdout, label_projects
+from tagifai_platform.harness import WEAK_PARAMS, Service, register_model, wait_until_all_workers_serve
 from tagifai_platform.registry import ModelRegistry
 from tagifai_platform.serving.prediction_log import read_predictions
 from tagifai_platform.settings import load_settings
-from tagifai_platform_tests.models import WEAK_PARAMS, register_model
-from tagifai_platform_tests.serving.conftest import Service, wait_until_all_workers_serve
 
 TEXT = "Real-time object detection with YOLO on edge devices: a convolutional network for drone video"
 STEADY_SECONDS = 60

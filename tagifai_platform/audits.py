@@ -44,11 +44,11 @@ def audit(
 
     ``where`` names what the data came from (a file, a step), so that a failure says where to look.
     """
-    partition = context.partition_key if context.has_partition_key else UNPARTITIONED
-    staged = warehouse.staged(asset, partition)
+    (spec,) = context.check_specs
+    partitioned = spec.partitions_def is not None and context.has_partition_key
+    staged = warehouse.staged(asset, context.partition_key if partitioned else UNPARTITIONED)
     summary = validate(staged.frame)
     description = f"{where}: {summary.describe()}"
-    (spec,) = context.check_specs
     warehouse.audit(staged, checked_by=spec.name, passed=summary.success, description=description)
     return dg.AssetCheckResult(
         passed=summary.success,

@@ -119,6 +119,38 @@ def status(args, settings: Settings) -> dict:
     }
 
 
+def rollback(args, settings: Settings) -> dict:
+    """Run the ``set_champion`` job on the platform's Dagster instance, as the policy engine does:
+    the change is a ``champion_model`` materialization, and the service follows the alias."""
+    import os
+
+    import dagster as dg
+
+    from tagifai_platform.definitions import build_definitions
+
+    os.environ["DAGSTER_HOME"] = str(settings.dagster_home)
+    settings.dagster_home.mkdir(parents=True, exist_ok=True)
+    action = "pin" if args.pin else "rollback"
+    if args.pin and args.to is None:
+        raise CliError("--pin needs --to VERSION")
+    reasons = [args.reason or f"{action} by hand (tagifai rollback)"]
+    config = {"action": action, "version": args.to, "reasons": reasons}
+    job = build_definitions(settings).resolve_job_def("set_champion")
+    with dg.DagsterInstance.get() as instance:
+        result = job.execute_in_process(
+            instance=instance,
+            run_config={"ops": {"champion_model": {"config": config}}},
+            tags={"tagifai/requested_by": "tagifai rollback"},
+            raise_on_error=False,
+        )
+    if not result.success:
+        failure = result.failure_data_for_node("champion_model")
+        reason = failure.error.message.strip() if failure and failure.error else "the run failed"
+        raise CliError(f"{reason.splitlines()[0]} (Dagster run {result.run_id})")
+    record = result.output_for_node("champion_model")
+    return {"champion": record, "dagster_run_id": result.run_id}
+
+
 def serve(args, settings: Settings) -> dict:
     from tagifai_platform.serving.server import serve as run_service
 
@@ -137,6 +169,13 @@ def parser() -> argparse.ArgumentParser:
     evaluate_parser.set_defaults(run=evaluate)
     status_parser = commands.add_parser("status", help="the champion and where to look")
     status_parser.set_defaults(run=status)
+    rollback_parser = commands.add_parser(
+        "rollback", help="move the champion back to the version it replaced, or to --to VERSION"
+    )
+    rollback_parser.add_argument("--to", type=int, help="the version to serve (default: the previous one)")
+    rollback_parser.add_argument("--pin", action="store_true", help="serve --to VERSION (not a rollback)")
+    rollback_parser.add_argument("--reason", help="why, recorded with the change")
+    rollback_parser.set_defaults(run=rollback)
     serve_parser = commands.add_parser("serve", help="answer predictions over HTTP with the champion model")
     serve_parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
     serve_parser.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")

@@ -15,28 +15,44 @@ import pandas as pd
 from tagifai_platform.warehouse import SCHEMA, UNPARTITIONED, NotPublished, Warehouse
 
 
+def document_path(base_dir: str, asset: str, run_id: str | None = None) -> Path:
+    """Where an asset's document is: its latest value, or the value one run wrote."""
+    if run_id is None:
+        return Path(base_dir, f"{asset}.json")
+    return Path(base_dir, "history", asset, f"{run_id}.json")
+
+
 class DocumentIOManager(dg.ConfigurableIOManager):
-    """An asset's latest value at ``<base_dir>/<asset key>``; an op's under ``runs/<run>/<step>``."""
+    """An asset's latest value at ``<base_dir>/<asset key>``, and every value under ``history/``
+    by run (what the policy engine decides on is the report of the run that raised the alert, even
+    when a later run wrote a newer one); an op's value under ``runs/<run>/<step>``."""
 
     base_dir: str
 
-    def _path(self, context: dg.OutputContext | dg.InputContext, suffix: str) -> Path:
+    def _paths(self, context: dg.OutputContext | dg.InputContext, suffix: str) -> list[Path]:
         if context.has_asset_key:
-            return Path(self.base_dir, *context.asset_key.path).with_suffix(suffix)
+            asset = "/".join(context.asset_key.path)
+            latest = document_path(self.base_dir, asset).with_suffix(suffix)
+            if isinstance(context, dg.OutputContext):
+                return [latest, document_path(self.base_dir, asset, context.run_id).with_suffix(suffix)]
+            return [latest]
         output = context if isinstance(context, dg.OutputContext) else context.upstream_output
-        return Path(self.base_dir, "runs", *output.get_identifier()).with_suffix(suffix)
+        return [Path(self.base_dir, "runs", *output.get_identifier()).with_suffix(suffix)]
 
     def handle_output(self, context: dg.OutputContext, obj: dict | str) -> None:
         is_text = isinstance(obj, str)
-        path = self._path(context, ".md" if is_text else ".json")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(path.name + ".partial")
-        partial.write_text(obj if is_text else json.dumps(obj, indent=2, sort_keys=True, default=str))
-        os.replace(partial, path)
-        context.add_output_metadata({"path": dg.MetadataValue.path(str(path))})
+        content = obj if is_text else json.dumps(obj, indent=2, sort_keys=True, default=str)
+        paths = self._paths(context, ".md" if is_text else ".json")
+        for path in reversed(paths):  # the run's own copy first, the latest last
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial = path.with_name(path.name + ".partial")
+            partial.write_text(content)
+            os.replace(partial, path)
+        context.add_output_metadata({"path": dg.MetadataValue.path(str(paths[0]))})
 
     def load_input(self, context: dg.InputContext) -> dict | str:
-        record, text = self._path(context, ".json"), self._path(context, ".md")
+        (record,) = self._paths(context, ".json")
+        text = record.with_suffix(".md")
         if record.exists():
             return json.loads(record.read_text())
         if text.exists():
@@ -65,6 +81,10 @@ class WarehouseResource(dg.ConfigurableResource):
     def table(self, name: str) -> pd.DataFrame:
         """Every published partition of a table, as downstream assets read it."""
         return self.warehouse.published(name)
+
+    def published_version(self, name: str) -> str | None:
+        """The version of an unpartitioned table that readers get now (the run that wrote it)."""
+        return self.warehouse.published_version(name)
 
     def publication_order(self, name: str) -> list[str]:
         """The published partitions of a table, the one published longest ago first."""
@@ -110,7 +130,9 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
             return
         asset = context.asset_key.path[-1]
         check = (context.definition_metadata or {}).get(AUDITED_BY)
-        partition = context.partition_key if context.has_partition_key else UNPARTITIONED
+        # The asset's own partition: an unpartitioned asset in a run tagged with a batch (end_to_end)
+        # still has exactly one partition, or two runs would publish it twice.
+        partition = context.asset_partition_key if context.has_asset_partitions else UNPARTITIONED
         Warehouse(self.database).write(
             asset, obj, version=context.run_id, partition=partition, publish=not check
         )

@@ -43,6 +43,8 @@ CHALLENGER = "challenger"
 HOLDOUT_METRICS_TAG = "holdout_metrics"
 PROMOTION_TAG = "promotion"
 MODEL_VERSIONS_TAG = "mlflow.modelVersions"
+# The logged model a version was made from; MLflow's SQL registry does not return it with the version.
+MODEL_ID_TAG = "model_id"
 MODEL_CODE = Path(__file__).with_name("mlflow_model.py")
 # What loading a logged model needs besides MLflow itself (which MLflow adds on its own).
 MODEL_REQUIREMENTS = ("scikit-learn", "skops", "scipy", "numpy", "pandas")
@@ -64,6 +66,7 @@ class ModelVersion:
     run_id: str | None
     source: str
     tags: dict[str, str]
+    model_id: str | None = None
 
     def tag_json(self, key: str) -> Any:
         return json.loads(self.tags[key]) if key in self.tags else None
@@ -131,7 +134,7 @@ class ModelRegistry:
             source=model_uri,
             run_id=run_id,
             model_id=model_id,
-            tags={k: _tag(v) for k, v in tags.items()},
+            tags={MODEL_ID_TAG: model_id, **{k: _tag(v) for k, v in tags.items()}},
         )
         # What mlflow.register_model does besides: the logged model's page lists its versions.
         self.client.set_logged_model_tags(
@@ -168,6 +171,20 @@ class ModelRegistry:
         self.client.set_registered_model_alias(self.model_name, CHAMPION, str(version))
         return self.get(version)
 
+    def document(self, version: ModelVersion, name: str) -> Any:
+        """A document logged with ``version`` (:func:`log_model`), or None if it has none."""
+        import mlflow.artifacts
+        from mlflow.exceptions import MlflowException
+
+        if version.run_id is None or version.model_id is None:
+            return None
+        mlflow.set_tracking_uri(self.tracking_uri)
+        try:
+            path = document_path(version.model_id, name)
+            return mlflow.artifacts.load_dict(f"runs:/{version.run_id}/{path}")["content"]
+        except (MlflowException, OSError):
+            return None
+
     def load(self, version: ModelVersion) -> TagClassifier:
         """The model of ``version``, loaded as any MLflow user loads it (``mlflow.pyfunc``).
 
@@ -188,9 +205,25 @@ class ModelRegistry:
         return TagClassifier.from_pipeline(loaded.pipeline, loaded.threshold, pyfunc.model_config["params"])
 
 
-def log_model(model: TagClassifier, training_dataset: pd.DataFrame, metrics: dict[str, float]):
+# The documents every logged model carries: what monitoring compares its traffic with, and the
+# ids of the rows it learned from (what is "new" to it when it is retrained).
+REFERENCE, TRAINING_IDS = "monitoring_reference", "training_ids"
+
+
+def document_path(model_id: str, name: str) -> str:
+    """Where, among its run's artifacts, a document of a logged model is."""
+    return f"models/{model_id}/{name}.json"
+
+
+def log_model(
+    model: TagClassifier, training_dataset: pd.DataFrame, metrics: dict[str, float], reference: dict
+):
     """Log ``model`` to the active MLflow run, linked to its training data and ``metrics`` (e.g. its
     validation and test scores; :func:`log_metrics` adds the ones measured later).
+
+    The monitoring ``reference`` and the training set's ids travel with the model version, so that
+    whichever version serves (after a promotion or a rollback) is judged against, and retrained
+    from, what that version itself learned from.
 
     Returns MLflow's ``ModelInfo``; ``model_uri`` and ``model_id`` are what :meth:`register` takes.
     """
@@ -226,6 +259,9 @@ def log_model(model: TagClassifier, training_dataset: pd.DataFrame, metrics: dic
         dataset = mlflow.data.from_pandas(training_dataset, name="training_dataset", targets="tag")
         mlflow.log_input(dataset, context="training", model=LoggedModelInput(info.model_id))
     log_metrics(info.model_id, metrics)
+    documents = {REFERENCE: reference, TRAINING_IDS: training_dataset["id"].drop_duplicates().tolist()}
+    for name, content in documents.items():
+        mlflow.log_dict({"content": content}, document_path(info.model_id, name))
     return info
 
 
@@ -311,4 +347,5 @@ def _tag(value: Any) -> str:
 
 
 def _version(item) -> ModelVersion:
-    return ModelVersion(int(item.version), item.run_id, item.source, dict(item.tags))
+    tags = dict(item.tags)
+    return ModelVersion(int(item.version), item.run_id, item.source, tags, tags.get(MODEL_ID_TAG))

@@ -4,7 +4,6 @@ import dagster as dg
 
 from tagifai_platform.continual.resources import (
     DecisionLog,
-    LabelingDesk,
     MonitoringPolicy,
     PredictionLogReader,
     StoredRecords,
@@ -13,15 +12,14 @@ from tagifai_platform.dataops.resources import ExpectationsValidator, ProjectSou
 from tagifai_platform.io_managers import DocumentIOManager, WarehouseIOManager, WarehouseResource
 from tagifai_platform.mlops.resources import (
     FeatureStore,
-    ModelRegistryResource,
     PromotionPolicy,
-    ReportStore,
     TuningStudies,
     mlflow_run,
 )
 from tagifai_platform.registry import EXPERIMENT_NAME
 from tagifai_platform.serving.prediction_log import log_path
 from tagifai_platform.settings import Settings
+from tagifai_platform.shared import LabelingDesk, ModelRegistryResource, ReportStore
 
 
 def _celery_executor(settings: Settings) -> dg.ExecutorDefinition:

@@ -26,6 +26,8 @@ QUIET_LIBRARIES = {
     "FEAST_USAGE": "False",
     "MLFLOW_DISABLE_TELEMETRY": "true",
     "DO_NOT_TRACK": "true",
+    # Not telemetry, but noise: a progress bar on stderr for every small document read from MLflow.
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
 }
 
 
@@ -34,6 +36,7 @@ class Settings:
     home: Path
     source: str
     landing: Path
+    dagster_home: Path
     executor: str = "in_process"
     # Store URLs; None is the embedded default under the home (the properties below).
     mlflow_store: str | None = None
@@ -171,6 +174,7 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         home=home,
         source=env.get("TAGIFAI_SOURCE") or DEFAULT_SOURCE,
         landing=_path(env["TAGIFAI_LANDING"]) if env.get("TAGIFAI_LANDING") else home / "landing",
+        dagster_home=_path(env["DAGSTER_HOME"]) if env.get("DAGSTER_HOME") else home / "dagster",
         executor=env.get("TAGIFAI_EXECUTOR") or Settings.executor,
         **{
             field: env[variable].strip()

@@ -3,6 +3,7 @@
 import subprocess
 from functools import cache
 from importlib import metadata
+from pathlib import Path
 
 from tagifai_platform.settings import PROJECT_ROOT
 
@@ -21,3 +22,20 @@ def code_version() -> str:
     except (OSError, subprocess.TimeoutExpired):
         pass
     return metadata.version("tagifai_platform")
+
+
+def source_version(*modules: str) -> str:
+    """A Dagster ``code_version``: a hash of the source of the modules that compute an asset.
+
+    Dagster marks an asset stale when its code version changes, so editing how the training set
+    is split, say, shows the training set and everything downstream as out of date in the UI,
+    while an edit elsewhere does not. Whole modules are hashed: coarser than one function, but
+    nothing that computes the asset can change unseen.
+    """
+    import hashlib
+    import importlib.util
+
+    digest = hashlib.sha256()
+    for name in modules:
+        digest.update(Path(importlib.util.find_spec(name).origin).read_bytes())
+    return digest.hexdigest()[:12]

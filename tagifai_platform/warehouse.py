@@ -234,6 +234,13 @@ class Warehouse:
                     raise NotPublished(self._why_unpublished(db, asset, partitions[0]))
         return frame
 
+    def published_version(self, asset: str, partition: str = UNPARTITIONED) -> str | None:
+        """The version of one partition that readers get, if any."""
+        with self._connect(read_only=True) as db:
+            return (
+                self._published_version(db, asset, partition) if self._exists(db, "_publications") else None
+            )
+
     def publications(self, asset: str) -> pd.DataFrame:
         """One row per published partition: version, when it was published, and its row count."""
         with self._connect(read_only=True) as db:

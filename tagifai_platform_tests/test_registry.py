@@ -4,10 +4,10 @@ import shutil
 import sqlite3
 from pathlib import Path
 
+from tagifai_platform.harness import WEAK_PARAMS, register_model
 from tagifai_platform.ml.model import predict
 from tagifai_platform.registry import CHAMPION, LOCATION_COLUMNS, ModelRegistry, relocate_artifacts
 from tagifai_platform.settings import load_settings
-from tagifai_platform_tests.models import WEAK_PARAMS, register_model
 
 
 def recorded_locations(database) -> list[str]:

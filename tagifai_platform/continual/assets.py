@@ -5,20 +5,18 @@ not block anything (the report is the evidence), and a failure is what starts th
 """
 
 import base64
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import pandas as pd
 
 from tagifai_platform.continual.resources import MonitoringPolicy, PredictionLogReader
-from tagifai_platform.dataops.partitions import batches
 from tagifai_platform.io_managers import WarehouseResource
-from tagifai_platform.mlops.resources import ModelRegistryResource, ReportStore
-from tagifai_platform.mlops.steps import splits_of
-from tagifai_platform.mlops.training import DOCUMENTS
-from tagifai_platform.registry import CHAMPION
+from tagifai_platform.registry import REFERENCE, ModelRegistry
+from tagifai_platform.shared import DOCUMENTS, MONITORING, ModelRegistryResource, ReportStore, batches
+from tagifai_platform.version import source_version
 
-GROUP = "monitoring"
 CHECKED_FAMILIES = {
     "input_drift": "input",
     "prediction_drift": "prediction",
@@ -50,10 +48,61 @@ def report_metadata(report, picture: bytes) -> dict:
     return figures
 
 
-@dg.asset(group_name=GROUP, io_manager_key=DOCUMENTS, kinds={"scipy"}, deps=[dg.AssetKey("champion_model")])
+@dataclass(frozen=True)
+class Observation:
+    """A monitoring of the champion's traffic: the report, and what it was computed from."""
+
+    champion_version: int
+    generated_at: datetime
+    report: object  # monitoring.drift.MonitoringReport
+    reference: object  # monitoring.drift.Reference
+    window: pd.DataFrame
+
+    def to_dict(self) -> dict:
+        return {
+            "champion_version": self.champion_version,
+            "generated_at": self.generated_at.isoformat(),
+            "report": self.report.to_dict(),
+        }
+
+
+def observe(
+    champion_version: int,
+    registry: ModelRegistry,
+    predictions: PredictionLogReader,
+    monitoring: MonitoringPolicy,
+    labeled_projects: pd.DataFrame,
+) -> Observation:
+    """The champion's recent traffic against the reference logged with that version.
+
+    Live performance uses the true tags of served texts that have since arrived in labeled batches.
+    """
+    from tagifai_platform.monitoring.drift import Reference, monitor
+
+    reference = registry.document(registry.get(champion_version), REFERENCE)
+    if reference is None:
+        raise dg.Failure(
+            f"v{champion_version} was registered without a monitoring reference (models logged before "
+            "references were kept): promote a model trained since, or roll back to one."
+        )
+    now = datetime.now(UTC)
+    window = predictions.read(since=now - timedelta(hours=monitoring.window_hours))
+    window = window[window["model_version"] == champion_version]
+    labels = labeled_projects[["text", "tag"]].drop_duplicates(subset=["text"], keep="last")
+    reference = Reference.from_dict(reference)
+    report = monitor(reference, window, monitoring.thresholds(), labels=labels)
+    return Observation(champion_version, now, report, reference, window)
+
+
+@dg.asset(
+    group_name=MONITORING,
+    io_manager_key=DOCUMENTS,
+    kinds={"scipy"},
+    code_version=source_version("tagifai_platform.monitoring.drift"),
+)
 def monitoring_report(
     context: dg.AssetExecutionContext,
-    training_dataset: pd.DataFrame,
+    champion_model: dict,
     labeled_projects: pd.DataFrame,
     predictions: PredictionLogReader,
     model_registry: ModelRegistryResource,
@@ -61,31 +110,20 @@ def monitoring_report(
     reports: ReportStore,
     warehouse: WarehouseResource,
 ) -> dg.Output[dict]:
-    """Input, prediction and confidence drift and live performance of the champion's recent traffic.
+    """Input, prediction and confidence drift and live performance of the serving version's traffic,
+    judged against that version's own reference (logged with it when it was trained)."""
+    from tagifai_platform.monitoring.drift import drift_plots
 
-    Live performance uses the true tags of served texts that have since arrived in labeled batches.
-    """
-    from tagifai_platform.monitoring.drift import build_reference, drift_plots, monitor
-
-    registry = model_registry.registry
-    champion = registry.by_alias(CHAMPION)
-    if champion is None:
-        raise dg.Failure("No champion in service to monitor: run the end_to_end job first.")
-    model = registry.load(champion)
-    splits = splits_of(training_dataset)
-    reference = build_reference(splits.train, splits.test, model, model_version=str(champion.version))
-    now = datetime.now(UTC)
-    window = predictions.read(since=now - timedelta(hours=monitoring.window_hours))
-    window = window[window["model_version"] == champion.version]
-    labels = labeled_projects[["text", "tag"]].drop_duplicates(subset=["text"], keep="last")
-    report = monitor(reference, window, monitoring.thresholds(), labels=labels)
-    picture = drift_plots(reference, window)
-    path = reports.write(f"monitoring/drift_{now:%Y%m%dT%H%M%S}.png", picture)
+    observation = observe(
+        champion_model["version"], model_registry.registry, predictions, monitoring, labeled_projects
+    )
+    picture = drift_plots(observation.reference, observation.window)
+    path = reports.write(f"monitoring/drift_{observation.generated_at:%Y%m%dT%H%M%S}.png", picture)
     return dg.Output(
-        {"champion_version": champion.version, "generated_at": now.isoformat(), "report": report.to_dict()},
+        observation.to_dict(),
         metadata={
-            **report_metadata(report, picture),
-            "champion_version": champion.version,
+            **report_metadata(observation.report, picture),
+            "champion_version": observation.champion_version,
             "drift_plots_path": dg.MetadataValue.path(str(path)),
             "labels_from_batches": dg.MetadataValue.json(
                 warehouse.partition_report(

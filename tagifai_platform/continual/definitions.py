@@ -4,12 +4,19 @@ import dagster as dg
 
 from tagifai_platform.continual.assets import monitoring_report, monitoring_thresholds
 from tagifai_platform.continual.policy_engine import policy_engine
-from tagifai_platform.continual.triggers import monitoring_alerts, monitoring_job, monitoring_schedule
+from tagifai_platform.continual.triggers import (
+    monitoring_alerts,
+    monitoring_job,
+    monitoring_schedule,
+    policy_actions,
+    retrain_job,
+    set_champion_job,
+)
 
 defs = dg.Definitions(
     assets=[monitoring_report],
     asset_checks=[monitoring_thresholds],
-    jobs=[monitoring_job, policy_engine],
+    jobs=[monitoring_job, policy_engine, retrain_job, set_champion_job],
     schedules=[monitoring_schedule],
-    sensors=[monitoring_alerts],
+    sensors=[monitoring_alerts, policy_actions],
 )

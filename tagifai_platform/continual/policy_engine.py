@@ -1,36 +1,29 @@
 """The policy engine, as in the lesson: monitoring >> update_policy_engine >> [continue, inspect,
-improve, rollback], and improve >> compose_retraining_dataset >> retrain.
+improve, rollback].
 
 ``update_policy_engine`` has one optional output per action and yields only the chosen one, so
-only that branch runs and the run shows which and why. A retrain goes through the same tuning,
-training and gate as the MLOps assets (``mlops.steps``): it is promoted only if it wins.
+only that branch runs and the run shows which and why. The engine decides; it changes nothing about
+the model itself. ``improve`` and ``rollback`` each end in a request for a run of the model's own
+assets (``retrain``: the composed training set, tuning, challenger, evaluation, gate and champion;
+``set_champion``: the champion), which the ``policy_actions`` sensor launches. So every change to the
+model in service is a materialization with the same code, gate and lineage as ``make run``'s, and
+the catalog stays true after the loop acts.
 """
 
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime
 
 import dagster as dg
-import pandas as pd
 
+from tagifai_platform.continual.assets import observe
 from tagifai_platform.continual.resources import (
     DecisionLog,
-    LabelingDesk,
     MonitoringPolicy,
     PredictionLogReader,
     StoredRecords,
 )
-from tagifai_platform.dataops.partitions import batches
 from tagifai_platform.io_managers import WarehouseResource
-from tagifai_platform.mlops import steps
-from tagifai_platform.mlops.evaluation import gate_policy
-from tagifai_platform.mlops.resources import (
-    ModelRegistryResource,
-    PromotionPolicy,
-    ReportStore,
-    TuningStudies,
-)
-from tagifai_platform.mlops.training import DOCUMENTS, STUDY_NAME
-from tagifai_platform.registry import CHAMPION, ModelRegistry
+from tagifai_platform.registry import ModelRegistry
+from tagifai_platform.shared import DOCUMENTS, LabelingDesk, ModelRegistryResource, ReportStore
 
 # "continue" is a Python keyword, which Dagster refuses as a name.
 BRANCHES = {
@@ -40,14 +33,13 @@ BRANCHES = {
     "rollback": "rollback",
 }
 LABELING_BATCH = 50
-RETRAIN_SEED = 4321
+# The output metadata entry the policy_actions sensor turns into a run: {"job", "run_config"}.
+RUN_REQUEST = "run_request"
 
 
-def champion_context(registry: ModelRegistry, records: list[dict]) -> dict:
+def champion_context(registry: ModelRegistry, version: int, records: list[dict]) -> dict:
     """The champion and its predecessor as the promotion log knows them (for the rollback rule)."""
-    champion = registry.by_alias(CHAMPION)
-    if champion is None:
-        raise dg.Failure("No champion in service: nothing to decide about.")
+    champion = registry.get(version)
     previous = (champion.promotion or {}).get("previous_version")
     previous_holdout = registry.get(previous).holdout_metrics if previous else None
     live = [
@@ -61,15 +53,48 @@ def champion_context(registry: ModelRegistry, records: list[dict]) -> dict:
     }
 
 
+class MonitoringConfig(dg.Config):
+    """``report_run_id``: decide on the report that run wrote (the alert sensor sets it); without
+    it, the engine monitors the champion's traffic now."""
+
+    report_run_id: str | None = None
+
+
 @dg.op(out=dg.Out(io_manager_key=DOCUMENTS))
 def monitoring(
-    records: StoredRecords, model_registry: ModelRegistryResource, decision_log: DecisionLog
+    context: dg.OpExecutionContext,
+    config: MonitoringConfig,
+    records: StoredRecords,
+    predictions: PredictionLogReader,
+    monitoring: MonitoringPolicy,
+    model_registry: ModelRegistryResource,
+    warehouse: WarehouseResource,
+    decision_log: DecisionLog,
 ) -> dict:
-    """The latest monitoring report, with the champion's lineage the rollback rule needs."""
-    report = records.document("monitoring_report")
+    """The report to decide on, with the champion's lineage the rollback rule needs."""
+    registry = model_registry.registry
+    champion = records.document("champion_model")["version"]
+    stored = records.document("monitoring_report", config.report_run_id) if config.report_run_id else None
+    if stored is not None and stored["champion_version"] == champion:
+        report, source = stored["report"], f"monitoring run {config.report_run_id}"
+    else:
+        if stored is not None:
+            context.log.info(
+                f"The alert of run {config.report_run_id} was about v{stored['champion_version']}; "
+                f"v{champion} serves now, so its traffic is monitored afresh."
+            )
+        observation = observe(
+            champion, registry, predictions, monitoring, warehouse.table("labeled_projects")
+        )
+        report, source = (
+            observation.report.to_dict(),
+            f"monitored at {observation.generated_at:%Y-%m-%d %H:%M} UTC",
+        )
+    context.add_output_metadata({"report_from": source, "champion_version": champion})
     return {
-        "report": report["report"],
-        "champion": champion_context(model_registry.registry, decision_log.records()),
+        "report": report,
+        "report_from": source,
+        "champion": champion_context(registry, champion, decision_log.records()),
     }
 
 
@@ -120,6 +145,8 @@ def inspect(
     reports: ReportStore,
 ) -> dict:
     """A report for a person, and the least confident recent predictions queued for annotation."""
+    from datetime import timedelta
+
     from tagifai_platform.monitoring.labeling import labeling_queue
 
     window = predictions.read(since=datetime.now(UTC) - timedelta(hours=monitoring.window_hours))
@@ -150,130 +177,44 @@ def inspect(
     return {"queue": str(queue_path), "report": str(report_path), "queued": len(queue)}
 
 
+def run_request(job: str, run_config: dict, decision: dict) -> dg.Output:
+    request = {"job": job, "run_config": run_config, "decided_in": decision["dagster_run_id"]}
+    return dg.Output(request, metadata={RUN_REQUEST: dg.MetadataValue.json(request)})
+
+
 @dg.op(out=dg.Out(io_manager_key=DOCUMENTS))
-def rollback(context: dg.OpExecutionContext, decision: dict, model_registry: ModelRegistryResource) -> dict:
-    """Move ``champion`` back to the previously promoted version, recorded like a promotion."""
-    registry = model_registry.registry
-    current = registry.by_alias(CHAMPION)
-    target = int(decision["target_version"])
-    moved = registry.move_champion(
-        target,
+def improve(context: dg.OpExecutionContext, decision: dict) -> dg.Output[dict]:
+    """Ask for a retraining: the reasons travel into the composed training set and the champion."""
+    context.log.info(f"Retraining requested because: {'; '.join(decision['reasons'])}")
+    reasons = list(decision["reasons"])
+    return run_request(
+        "retrain",
         {
-            "action": "rollback",
-            "dagster_run_id": context.run_id,
-            "reasons": decision["reasons"],
-            "metrics_before": {"live_f1": decision["live_f1"], "version": current.version},
-            "metrics_after": registry.get(target).holdout_metrics,
+            "ops": {
+                "training_dataset": {"config": {"retraining": True, "reasons": reasons}},
+                "champion_model": {"config": {"reasons": reasons}},
+            }
         },
+        decision,
     )
-    context.log.info(f"Rolled back champion from v{current.version} to v{moved.version}")
-    return {"version": moved.version, **moved.promotion}
 
 
 @dg.op(out=dg.Out(io_manager_key=DOCUMENTS))
-def improve(context: dg.OpExecutionContext, decision: dict) -> dict:
-    """Start a retraining: the reasons travel with it into the composed dataset's record."""
-    context.log.info(f"Retraining because: {'; '.join(decision['reasons'])}")
-    return decision
+def rollback(context: dg.OpExecutionContext, decision: dict) -> dg.Output[dict]:
+    """Ask for the champion to move back to the version the decision names."""
+    context.log.info(f"Rollback to v{decision['target_version']} requested: {'; '.join(decision['reasons'])}")
+    config = {
+        "action": "rollback",
+        "version": int(decision["target_version"]),
+        "reasons": decision["reasons"],
+    }
+    return run_request("set_champion", {"ops": {"champion_model": {"config": config}}}, decision)
 
 
-@dg.op(out=dg.Out(pd.DataFrame))
-def compose_retraining_dataset(
-    context: dg.OpExecutionContext, request: dict, warehouse: WarehouseResource, labeling: LabelingDesk
-) -> pd.DataFrame:
-    """The champion's training data kept, new labels (batches and annotations) added, QA'd, rebalanced.
-
-    Only published batches are read, and the holdout is kept out by id and by text.
-    """
-    from tagifai_platform.data.transform import label_holdout, union_batches
-    from tagifai_platform.monitoring.labeling import annotations_as_labeled
-    from tagifai_platform.monitoring.retraining import assign_splits
-    from tagifai_platform.monitoring.retraining import compose_retraining_dataset as compose
-
-    labeled_projects = warehouse.table("labeled_projects")
-    training_dataset = warehouse.table("training_dataset")
-    holdout = label_holdout(warehouse.table("holdout_projects"))
-    union = union_batches(labeled_projects, warehouse.publication_order("labeled_projects"))
-    trained_on = union["id"].isin(training_dataset["id"])
-    arrived = union[~trained_on]
-    new_labeled = pd.concat([arrived, annotations_as_labeled(labeling.annotated())], ignore_index=True)
-    dataset, report = compose(union[trained_on], new_labeled, seed=RETRAIN_SEED, holdout=holdout)
-    dataset = assign_splits(dataset, seed=RETRAIN_SEED)
-    batches_read = warehouse.partition_report(
-        "labeled_projects", context.instance.get_dynamic_partitions(batches.name)
-    )
-    context.add_output_metadata(
-        {
-            "composition": dg.MetadataValue.json(report),
-            "rows": len(dataset),
-            "reasons": "; ".join(request["reasons"]),
-            "batches": dg.MetadataValue.json(batches_read),
-        }
-    )
-    return dataset
-
-
-class RetrainConfig(dg.Config):
-    n_trials: int | None = None  # None: TAGIFAI_TUNING_TRIALS
-
-
-@dg.op(out=dg.Out(io_manager_key=DOCUMENTS))
-def retrain(
-    context: dg.OpExecutionContext,
-    config: RetrainConfig,
-    dataset: pd.DataFrame,
-    warehouse: WarehouseResource,
-    studies: TuningStudies,
-    model_registry: ModelRegistryResource,
-    policy: PromotionPolicy,
-    reports: ReportStore,
-    mlflow: dg.ResourceParam[Any],
-) -> dict:
-    """Tune, train and gate on the composed dataset exactly as the MLOps assets do; promote only a winner."""
-    from tagifai_platform.data.transform import holdout_overlap, label_holdout
-
-    registry = model_registry.registry
-    holdout_projects = warehouse.table("holdout_projects")
-    training = dataset[dataset["split"].isin(["train", "validation", "test"])]
-    leaked = holdout_overlap(training, label_holdout(holdout_projects))
-    if len(leaked):  # the second line of defence: compose removes them, this refuses to train on any
-        raise dg.Failure(
-            f"The retraining set holds {len(leaked)} holdout projects: {leaked['id'].head(10).tolist()}"
-        )
-    tuned = steps.tune(studies.study(STUDY_NAME), training, config.n_trials or studies.trials, mlflow)
-    challenger = steps.train_and_register(training, tuned["params"], registry, mlflow, context.run_id)
-    evaluation = steps.evaluate_against_champion(
-        challenger, holdout_projects, registry, gate_policy(policy), mlflow, reports.write
-    )
-    outcome = {"version": challenger["version"], "decision": evaluation.record["decision"]}
-    recent = dataset[dataset["split"] == "recent_eval"]
-    if len(recent):  # the newest labels, kept out of training: how the retrain does on today's data
-        from tagifai_platform.ml.evaluation import evaluate
-
-        outcome["recent_eval"] = evaluate(registry.load(registry.get(challenger["version"])), recent)[
-            "overall"
-        ]
-    if evaluation.promote:
-        outcome["promotion"] = steps.promote(evaluation.record, registry, context.run_id)
-    else:
-        path = reports.write(
-            f"regression/regression_report_v{challenger['version']}.md", evaluation.regression_report
-        )
-        outcome["regression_report"] = str(path)
-    context.add_output_metadata(
-        {
-            "challenger_version": challenger["version"],
-            "promoted": evaluation.promote,
-            "reasons": "; ".join(evaluation.record["decision"]["reasons"]),
-        }
-    )
-    return outcome
-
-
-@dg.job(description="Decide on the latest monitoring report: continue, inspect, improve or roll back.")
+@dg.job(description="Decide on a monitoring report: continue, inspect, or request a retraining or rollback.")
 def policy_engine():
     chosen = update_policy_engine(monitoring())._asdict()
     continue_monitoring(chosen["continue_monitoring"])
     inspect(chosen["inspect"])
     rollback(chosen["rollback"])
-    retrain(compose_retraining_dataset(improve(chosen["improve"])))
+    improve(chosen["improve"])

@@ -7,16 +7,20 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
+from tagifai_platform.io_managers import document_path
+
 
 class StoredRecords(dg.ConfigurableResource):
     """Read access to document assets for the policy engine's ops, which are not assets themselves."""
 
     documents: str
 
-    def document(self, name: str) -> dict:
-        path = Path(self.documents, f"{name}.json")
+    def document(self, name: str, run_id: str | None = None) -> dict:
+        """The latest value of the asset ``name``, or the one the run ``run_id`` wrote."""
+        path = document_path(self.documents, name, run_id)
         if not path.exists():
-            raise dg.Failure(f"{name} has not been materialized yet ({path}): run the monitoring job first.")
+            written = f" by run {run_id}" if run_id else ""
+            raise dg.Failure(f"{name} has not been materialized{written} ({path}).")
         return json.loads(path.read_text())
 
 
@@ -78,24 +82,3 @@ class DecisionLog(dg.ConfigurableResource):
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("a") as log:
             log.write(json.dumps(record, sort_keys=True, default=str) + "\n")
-
-
-class LabelingDesk(dg.ConfigurableResource):
-    """Where low-confidence requests go out for annotation and annotated files come back.
-
-    Annotators fill the ``tag`` column of a queue file and drop it into ``annotated/``.
-    """
-
-    base_dir: str
-
-    def send(self, queue: pd.DataFrame, name: str) -> Path:
-        path = Path(self.base_dir, "queue", f"{name}.csv")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        queue.to_csv(path, index=False)
-        return path
-
-    def annotated(self) -> pd.DataFrame:
-        files = sorted(Path(self.base_dir, "annotated").glob("*.csv"))
-        if not files:
-            return pd.DataFrame(columns=["request_id", "logged_at", "text", "tag"])
-        return pd.concat([pd.read_csv(file, dtype=str) for file in files], ignore_index=True)

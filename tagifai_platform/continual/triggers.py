@@ -1,17 +1,47 @@
-"""The loop's triggers: a schedule runs monitoring; a failed monitoring check starts the policy engine."""
+"""The loop's triggers: a schedule runs monitoring; a failed monitoring check starts the policy
+engine; the engine's request to retrain or roll back starts a run of the model's assets.
+
+The retrain and set_champion jobs select the model's assets by key: they are the MLOps domain's
+assets, run with the configuration the policy engine (or a person) gives.
+"""
 
 import dagster as dg
 
 from tagifai_platform.continual.assets import monitoring_report
-from tagifai_platform.continual.policy_engine import policy_engine
+from tagifai_platform.continual.policy_engine import RUN_REQUEST, policy_engine
 
 monitoring_job = dg.define_asset_job(
     "monitor",
     selection=dg.AssetSelection.assets(monitoring_report),
-    description="Compare the champion's recent predictions with its training reference.",
+    description="Compare the champion's recent predictions with its own reference.",
     # A monitoring run takes seconds; one that hangs (a locked store) is stopped before the next
     # hourly tick queues behind it. Run monitoring enforces the tag (dagster.yaml).
     tags={"dagster/max_runtime": str(30 * 60)},
+)
+
+retrain_job = dg.define_asset_job(
+    "retrain",
+    selection=dg.AssetSelection.assets(
+        "training_dataset",
+        "best_hyperparameters",
+        "challenger_model",
+        "model_evaluation",
+        "regression_report",
+        "champion_model",
+    ),
+    description=(
+        "Retrain from the champion's data plus everything labeled since, through the same gate "
+        "(run config: training_dataset retraining: true, reasons)."
+    ),
+)
+
+set_champion_job = dg.define_asset_job(
+    "set_champion",
+    selection=dg.AssetSelection.assets("champion_model"),
+    description=(
+        "Move the champion back or pin a version (run config: champion_model action rollback|pin, "
+        "version, reasons); `tagifai rollback [--to VERSION]` runs it."
+    ),
 )
 
 monitoring_schedule = dg.ScheduleDefinition(
@@ -29,10 +59,10 @@ monitoring_schedule = dg.ScheduleDefinition(
     default_status=dg.DefaultSensorStatus.RUNNING,
 )
 def monitoring_alerts(context: dg.RunStatusSensorContext):
-    """Launch the policy engine once for each monitoring run in which a threshold check failed."""
-    evaluations = context.instance.all_logs(
-        context.dagster_run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
-    )
+    """Launch the policy engine once for each monitoring run in which a threshold check failed,
+    to decide on that run's report."""
+    run_id = context.dagster_run.run_id
+    evaluations = context.instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
     failed = sorted(
         {
             event.dagster_event.event_specific_data.check_name
@@ -41,5 +71,36 @@ def monitoring_alerts(context: dg.RunStatusSensorContext):
         }
     )
     if not failed:
-        return dg.SkipReason(f"Monitoring run {context.dagster_run.run_id} raised no alert.")
-    return dg.RunRequest(run_key=context.dagster_run.run_id, tags={"tagifai/failed_checks": ",".join(failed)})
+        return dg.SkipReason(f"Monitoring run {run_id} raised no alert.")
+    return dg.RunRequest(
+        run_key=run_id,
+        run_config={"ops": {"monitoring": {"config": {"report_run_id": run_id}}}},
+        tags={"tagifai/failed_checks": ",".join(failed), "tagifai/report_run": run_id},
+    )
+
+
+@dg.run_status_sensor(
+    run_status=dg.DagsterRunStatus.SUCCESS,
+    monitored_jobs=[policy_engine],
+    request_jobs=[retrain_job, set_champion_job],
+    default_status=dg.DefaultSensorStatus.RUNNING,
+)
+def policy_actions(context: dg.RunStatusSensorContext):
+    """Launch the retraining or rollback a policy engine run asked for, once."""
+    run_id = context.dagster_run.run_id
+    outputs = context.instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_OUTPUT)
+    requests = [
+        entry.value
+        for event in outputs
+        for key, entry in event.dagster_event.event_specific_data.metadata.items()
+        if key == RUN_REQUEST
+    ]
+    if not requests:
+        return dg.SkipReason(f"Policy engine run {run_id} asked for no change to the model.")
+    (request,) = requests
+    return dg.RunRequest(
+        run_key=run_id,
+        job_name=request["job"],
+        run_config=request["run_config"],
+        tags={"tagifai/decided_in": run_id},
+    )

@@ -10,12 +10,11 @@ import dagster as dg
 import pandas as pd
 
 from tagifai_platform.data.transform import label_projects
-from tagifai_platform.dataops.metadata import frame_metadata
-from tagifai_platform.dataops.partitions import batches
 from tagifai_platform.dataops.resources import ProjectSource
 from tagifai_platform.io_managers import audited_by
+from tagifai_platform.shared import DATAOPS, batches, frame_metadata
+from tagifai_platform.version import source_version
 
-GROUP = "dataops"
 BATCH_COLUMN = "batch"
 # The sensor compares this with the files in the landing folder: what was ingested, not requested.
 FINGERPRINT = "fingerprint"
@@ -25,10 +24,11 @@ _KINDS = {"pandas", "duckdb"}
 def _raw_out(description: str, check: str) -> dg.AssetOut:
     return dg.AssetOut(
         dagster_type=pd.DataFrame,
-        group_name=GROUP,
+        group_name=DATAOPS,
         description=description,
         metadata=audited_by(check),
         kinds=_KINDS,
+        code_version=source_version("tagifai_platform.data.sources"),
     )
 
 
@@ -50,6 +50,7 @@ def extract_batch(context: dg.AssetExecutionContext, source: ProjectSource):
         yield dg.Output(
             frame.assign(**{BATCH_COLUMN: batch}),
             output_name=f"raw_{kind}",
+            data_version=dg.DataVersion(fingerprint),
             metadata={**metadata, FINGERPRINT: fingerprint},
         )
 
@@ -59,7 +60,11 @@ def without_batch(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 @dg.asset(
-    partitions_def=batches, group_name=GROUP, metadata=audited_by("labeled_projects_suite"), kinds=_KINDS
+    partitions_def=batches,
+    group_name=DATAOPS,
+    metadata=audited_by("labeled_projects_suite"),
+    kinds=_KINDS,
+    code_version=source_version("tagifai_platform.data.transform"),
 )
 def labeled_projects(
     context: dg.AssetExecutionContext, raw_projects: pd.DataFrame, raw_tags: pd.DataFrame
@@ -74,7 +79,12 @@ def labeled_projects(
     )
 
 
-@dg.asset(group_name=GROUP, metadata=audited_by("holdout_projects_suite"), kinds=_KINDS)
+@dg.asset(
+    group_name=DATAOPS,
+    metadata=audited_by("holdout_projects_suite"),
+    kinds=_KINDS,
+    code_version=source_version("tagifai_platform.data.sources"),
+)
 def holdout_projects(source: ProjectSource) -> dg.Output[pd.DataFrame]:
     """The frozen evaluation set: never trained on, and checked to stay apart from the labeled data."""
     holdout = source.read_holdout()

@@ -15,9 +15,9 @@ from tagifai_platform.data import suites
 from tagifai_platform.data.transform import label_holdout
 from tagifai_platform.data.validation import ValidationSummary
 from tagifai_platform.dataops.assets import without_batch
-from tagifai_platform.dataops.partitions import batches
 from tagifai_platform.dataops.resources import ExpectationsValidator, ProjectSource
 from tagifai_platform.io_managers import WarehouseResource
+from tagifai_platform.shared import batches
 
 # Partitioned checks are a Dagster preview feature, and the one that lets a check read the batch it
 # checks: the warning says nothing a user can act on.

@@ -3,13 +3,13 @@
 import dagster as dg
 
 from tagifai_platform.data.batches import SOURCE_BATCH
-from tagifai_platform.dataops.assets import GROUP, extract_batch, labeled_projects
-from tagifai_platform.dataops.partitions import batches
+from tagifai_platform.dataops.assets import extract_batch, labeled_projects
+from tagifai_platform.shared import DATAOPS, batches
 
 # Runs without a partition argument ingest the configured source.
 dataops_job = dg.define_asset_job(
     "dataops",
-    selection=dg.AssetSelection.groups(GROUP),
+    selection=dg.AssetSelection.groups(DATAOPS),
     description="Extract, validate and label the configured source (TAGIFAI_SOURCE) and its holdout.",
     tags={"dagster/partition": SOURCE_BATCH},
 )

@@ -11,7 +11,7 @@ from pydantic import PrivateAttr
 from tagifai_platform.data import sources
 from tagifai_platform.data.batches import SOURCE_BATCH, batch_file, content_fingerprint
 from tagifai_platform.data.validation import ValidationSummary, ephemeral_context, validate_frame
-from tagifai_platform.dataops.partitions import batches
+from tagifai_platform.shared import batches
 
 
 class ProjectSource(dg.ConfigurableResource):

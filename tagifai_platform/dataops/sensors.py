@@ -15,8 +15,8 @@ from dagster._core.storage.asset_check_execution_record import AssetCheckExecuti
 from tagifai_platform.data.batches import Batch, scan_landing
 from tagifai_platform.dataops.assets import FINGERPRINT
 from tagifai_platform.dataops.jobs import ingest_batch_job
-from tagifai_platform.dataops.partitions import batches
 from tagifai_platform.dataops.resources import ProjectSource
+from tagifai_platform.shared import batches
 
 FINGERPRINT_TAG = "tagifai/batch_fingerprint"
 PARTITION_TAG = "dagster/partition"

@@ -21,6 +21,16 @@ class Splits:
     def as_dict(self) -> dict[str, pd.DataFrame]:
         return {"train": self.train, "validation": self.validation, "test": self.test}
 
+    @classmethod
+    def of(cls, dataset: pd.DataFrame) -> Splits:
+        """The splits of a data set stored with a ``split`` column; other splits (``recent_eval``,
+        rows without features) are not for training and are left out."""
+        parts = {
+            name: part.drop(columns=["split"]).reset_index(drop=True)
+            for name, part in dataset.groupby("split")
+        }
+        return cls(train=parts["train"], validation=parts["validation"], test=parts["test"])
+
 
 def split_dataset(
     df: pd.DataFrame, *, seed: int, validation_fraction: float = 0.15, test_fraction: float = 0.15

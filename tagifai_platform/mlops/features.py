@@ -14,14 +14,21 @@ from tagifai_platform.audits import audit
 from tagifai_platform.data import suites
 from tagifai_platform.data.transform import holdout_overlap, label_holdout, tag_distribution, union_batches
 from tagifai_platform.data.validation import FailedExpectation, ValidationSummary
-from tagifai_platform.dataops.metadata import frame_metadata
-from tagifai_platform.dataops.partitions import batches
 from tagifai_platform.dataops.resources import ExpectationsValidator
 from tagifai_platform.io_managers import WarehouseResource, audited_by
 from tagifai_platform.mlops.resources import FeatureStore
+from tagifai_platform.monitoring.retraining import ORIGINAL
+from tagifai_platform.registry import CHAMPION, TRAINING_IDS, ModelRegistry
+from tagifai_platform.shared import MLOPS, LabelingDesk, ModelRegistryResource, batches, frame_metadata
+from tagifai_platform.version import source_version
 
-GROUP = "mlops"
 SEED = 1234
+
+# A batch that passed its checks refreshes the features and the training set without anyone asking
+# (the automation sensor); retraining is not automatic: the policy engine, or a person, decides.
+REFRESH_WITH_NEW_BATCHES = (
+    dg.AutomationCondition.eager() & dg.AutomationCondition.all_deps_blocking_checks_passed()
+)
 
 
 def published_union(
@@ -33,7 +40,12 @@ def published_union(
     return union, report
 
 
-@dg.asset(group_name=GROUP, kinds={"feast", "parquet", "sqlite"})
+@dg.asset(
+    group_name=MLOPS,
+    kinds={"feast", "parquet", "sqlite"},
+    code_version=source_version("tagifai_platform.features.store", "tagifai_platform.features.repo"),
+    automation_condition=REFRESH_WITH_NEW_BATCHES,
+)
 def project_features(
     context: dg.AssetExecutionContext,
     labeled_projects: pd.DataFrame,
@@ -72,29 +84,78 @@ def project_features(
     )
 
 
+class TrainingSetConfig(dg.Config):
+    """How this materialization makes the training set; the policy engine's improve branch (or a
+    person) asks for a retraining with ``retraining: true`` and says why."""
+
+    retraining: bool = False
+    reasons: list[str] = []
+
+
+RETRAINING_SEED = 4321
+
+
 @dg.asset(
-    group_name=GROUP,
+    group_name=MLOPS,
     deps=[project_features],
     kinds={"feast", "duckdb"},
     metadata=audited_by("training_dataset_suite"),
+    code_version=source_version(
+        "tagifai_platform.ml.splits",
+        "tagifai_platform.monitoring.retraining",
+        "tagifai_platform.monitoring.labeling",
+    ),
+    automation_condition=REFRESH_WITH_NEW_BATCHES,
 )
 def training_dataset(
     context: dg.AssetExecutionContext,
+    config: TrainingSetConfig,
     labeled_projects: pd.DataFrame,
+    holdout_projects: pd.DataFrame,
     features: FeatureStore,
     warehouse: WarehouseResource,
+    model_registry: ModelRegistryResource,
+    labeling: LabelingDesk,
 ) -> dg.Output[pd.DataFrame]:
-    """Point-in-time features of the published union as of now, split train/validation/test.
+    """What the next challenger learns from, split train/validation/test; the holdout stays apart.
 
-    The split is stratified and seeded; the holdout stays apart as the frozen evaluation set.
-    A project the store returns without features is kept (with nulls) for the check to name.
+    By default, the point-in-time features of the published union as of now (a project the store
+    returns without features is kept, with nulls, for the check to name). For a retraining, the
+    champion's own training rows plus everything labeled since (published batches and annotated
+    requests), cleaned and rebalanced, with the newest labels set aside as ``recent_eval``.
     """
+    from tagifai_platform.mlops.tracking import data_fingerprint
+
+    union, report = published_union(context.instance, labeled_projects, warehouse)
+    if config.retraining:
+        dataset, details = composed_for_retraining(
+            union.drop(columns=["batch"]),
+            labeling.annotated(),
+            label_holdout(holdout_projects),
+            model_registry.registry,
+        )
+        details["reasons"] = dg.MetadataValue.md("\n".join(f"- {reason}" for reason in config.reasons))
+    else:
+        dataset, details = point_in_time(union, features.store)
+    metadata = frame_metadata(dataset, source=details.pop("source"), batch=None)
+    return dg.Output(
+        dataset,
+        data_version=dg.DataVersion(data_fingerprint(dataset)),
+        metadata={
+            **metadata,
+            **details,
+            "split_sizes": dg.MetadataValue.json(dataset["split"].value_counts().to_dict()),
+            "batches": dg.MetadataValue.json(report),
+        },
+    )
+
+
+def point_in_time(union: pd.DataFrame, store) -> tuple[pd.DataFrame, dict]:
     from tagifai_platform.features import entity_frame, training_frame
     from tagifai_platform.ml.splits import split_dataset
 
-    union, report = published_union(context.instance, labeled_projects, warehouse)
     cutoff = datetime.now(UTC).replace(tzinfo=None)
-    frame = training_frame(features.store, entity_frame(sorted(union["id"].tolist()), cutoff))
+    frame = training_frame(store, entity_frame(sorted(union["id"].tolist()), cutoff))
     missing = frame[frame["text"].isna() | frame["tag"].isna()]
     complete = frame.drop(index=missing.index)
     splits = split_dataset(complete, seed=SEED, validation_fraction=0.15, test_fraction=0.15)
@@ -103,17 +164,35 @@ def training_dataset(
         + [missing.assign(split="missing_features")],
         ignore_index=True,
     )
-    metadata = frame_metadata(
-        dataset, source=f"feast point-in-time retrieval as of {cutoff:%Y-%m-%d %H:%M} UTC", batch=None
+    return dataset, {"source": f"feast point-in-time retrieval as of {cutoff:%Y-%m-%d %H:%M} UTC"}
+
+
+def composed_for_retraining(
+    union: pd.DataFrame, annotated: pd.DataFrame, holdout: pd.DataFrame, registry: ModelRegistry
+) -> tuple[pd.DataFrame, dict]:
+    """Everything labeled so far, split by what the champion learned from (``previous``) and not.
+
+    Annotated requests that the champion was trained (or evaluated) on are ``previous`` too, so a
+    second retraining does not count them as new again.
+    """
+    from tagifai_platform.monitoring.labeling import annotations_as_labeled
+    from tagifai_platform.monitoring.retraining import assign_splits, compose_retraining_dataset
+
+    champion = registry.by_alias(CHAMPION)
+    if champion is None:
+        raise dg.Failure("A retraining starts from the champion, and there is none: run end_to_end first.")
+    trained_on = set(registry.document(champion, TRAINING_IDS) or [])
+    known = pd.concat([union, annotations_as_labeled(annotated)], ignore_index=True)
+    seen = known["id"].isin(trained_on)
+    dataset, composition = compose_retraining_dataset(
+        known[seen], known[~seen], seed=RETRAINING_SEED, holdout=holdout
     )
-    return dg.Output(
-        dataset,
-        metadata={
-            **metadata,
-            "split_sizes": dg.MetadataValue.json(dataset["split"].value_counts().to_dict()),
-            "batches": dg.MetadataValue.json(report),
-        },
-    )
+    dataset = assign_splits(dataset, seed=RETRAINING_SEED)
+    return dataset, {
+        "source": f"champion v{champion.version}'s training rows and the labels that arrived since",
+        "composition": dg.MetadataValue.json(composition),
+        "retraining_from": champion.version,
+    }
 
 
 @dg.asset_check(
@@ -131,12 +210,20 @@ def training_dataset_suite(
     warehouse: WarehouseResource,
     validator: ExpectationsValidator,
 ) -> dg.AssetCheckResult:
-    """Exactly the published union: every project with its features, model classes, no holdout."""
+    """Model classes, one row per project and text, no holdout; and for a point-in-time set, exactly
+    the published union, every project with its features.
+
+    A retraining set holds copies of rows (rebalancing) and leaves some rows out on purpose (the
+    composition report counts them): its original rows are checked, and its row count is not.
+    """
     union, _ = published_union(context.instance, labeled_projects, warehouse)
-    suite = suites.training_dataset_suite(label_holdout(holdout_projects), expected_rows=len(union))
+    holdout = label_holdout(holdout_projects)
 
     def validate(dataset: pd.DataFrame) -> ValidationSummary:
-        summary = validator.validate(dataset, suite)
+        if "origin" in dataset and dataset["origin"].notna().any():
+            originals = dataset[dataset["origin"] == ORIGINAL]
+            return validator.validate(originals, suites.training_dataset_suite(holdout, len(originals)))
+        summary = validator.validate(dataset, suites.training_dataset_suite(holdout, len(union)))
         unexplained = sorted(set(union["id"]) - set(dataset.dropna(subset=["text", "tag"])["id"]))
         if not unexplained:
             return summary
@@ -147,4 +234,6 @@ def training_dataset_suite(
             summary.suite, summary.rows, summary.evaluated + 1, [*summary.failures, lost]
         )
 
-    return audit(context, warehouse.warehouse, "training_dataset", validate, where="the Feast retrieval")
+    return audit(
+        context, warehouse.warehouse, "training_dataset", validate, where="the training set as written"
+    )

@@ -3,8 +3,7 @@
 import dagster as dg
 
 from tagifai_platform.data.batches import SOURCE_BATCH
-from tagifai_platform.dataops.assets import GROUP as DATAOPS
-from tagifai_platform.mlops.features import GROUP as MLOPS
+from tagifai_platform.shared import DATAOPS, MLOPS
 
 mlops_job = dg.define_asset_job(
     "mlops",

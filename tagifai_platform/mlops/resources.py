@@ -6,7 +6,6 @@ from pathlib import Path
 import dagster as dg
 from pydantic import PrivateAttr
 
-from tagifai_platform.registry import ModelRegistry
 from tagifai_platform.settings import sqlite_file
 
 
@@ -108,36 +107,12 @@ def trial_ledger(study) -> dict:
     }
 
 
-class ModelRegistryResource(dg.ConfigurableResource):
-    """The MLflow tracking store and model registry at one URI (SQLite under the home by default);
-    ``artifact_root`` None leaves the artifacts to the tracking server."""
-
-    tracking_uri: str
-    artifact_root: str | None = None
-
-    @property
-    def registry(self) -> ModelRegistry:
-        return ModelRegistry(self.tracking_uri, self.artifact_root)
-
-
 class PromotionPolicy(dg.ConfigurableResource):
     """How much better a challenger must be to replace the champion."""
 
     margin: float = 0.0
     slice_tolerance: float = 0.05
     quality_floor: float = 0.85
-
-
-class ReportStore(dg.ConfigurableResource):
-    """Pictures and reports meant for people, kept under the home."""
-
-    base_dir: str
-
-    def write(self, name: str, content: bytes | str) -> Path:
-        path = Path(self.base_dir, name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(content if isinstance(content, bytes) else content.encode())
-        return path
 
 
 @dg.resource(

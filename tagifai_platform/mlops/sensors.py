@@ -1,10 +1,11 @@
-"""The daemon's clean-up after a dead run: MLflow runs it left RUNNING are ended."""
+"""The MLOps domain's sensors: the automation that refreshes the features and the training set, and
+the daemon's clean-up after a dead run (MLflow runs it left RUNNING are ended)."""
 
 import dagster as dg
 
-from tagifai_platform.mlops.resources import ModelRegistryResource
 from tagifai_platform.mlops.tracking import end_orphaned_runs
 from tagifai_platform.registry import EXPERIMENT_NAME
+from tagifai_platform.shared import ModelRegistryResource
 
 
 @dg.sensor(minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
@@ -33,3 +34,12 @@ def orphaned_mlflow_runs(
         return dg.SkipReason("No MLflow run left RUNNING by a finished Dagster run.")
     context.log.info(f"Ended as KILLED the MLflow runs {ended}")
     return dg.SkipReason(f"Ended {len(ended)} MLflow runs left RUNNING by finished Dagster runs: {ended}")
+
+
+refresh_training_data = dg.AutomationConditionSensorDefinition(
+    "refresh_training_data",
+    target=dg.AssetSelection.assets("project_features", "training_dataset"),
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=30,
+    description="Materializes the features and the training set when a batch passed its checks.",
+)

@@ -15,20 +15,10 @@ from typing import Any
 import pandas as pd
 
 from tagifai_platform.data.transform import label_holdout
+from tagifai_platform.ml.splits import Splits
 from tagifai_platform.mlops.tracking import data_fingerprint, log_trial, mlflow_step
 from tagifai_platform.registry import CHAMPION, HOLDOUT_METRICS_TAG, ModelRegistry, log_metrics, log_model
 from tagifai_platform.version import code_version
-
-
-def splits_of(training_dataset: pd.DataFrame):
-    """The train/validation/test frames of a dataset stored with a ``split`` column."""
-    from tagifai_platform.ml.splits import Splits
-
-    parts = {
-        name: part.drop(columns=["split"]).reset_index(drop=True)
-        for name, part in training_dataset.groupby("split")
-    }
-    return Splits(train=parts["train"], validation=parts["validation"], test=parts["test"])
 
 
 def tune(study, training_dataset: pd.DataFrame, n_trials: int, mlflow) -> dict[str, Any]:
@@ -39,7 +29,7 @@ def tune(study, training_dataset: pd.DataFrame, n_trials: int, mlflow) -> dict[s
     from tagifai_platform.ml.tuning import best_params_or_default, default_trial_params, objective
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    splits = splits_of(training_dataset)
+    splits = Splits.of(training_dataset)
     earlier = len(study.trials)
     # The known-good defaults go first, so tuning can only improve on them; again if the process
     # that was trying them died, or every earlier trial failed.
@@ -63,26 +53,34 @@ def tune(study, training_dataset: pd.DataFrame, n_trials: int, mlflow) -> dict[s
 
 
 def train_and_register(
-    training_dataset: pd.DataFrame, params: dict, registry: ModelRegistry, mlflow, dagster_run_id: str
+    training_dataset: pd.DataFrame, params: dict, registry: ModelRegistry, mlflow, lineage: dict[str, str]
 ) -> dict[str, Any]:
     """Train, measure on the test split, refit on every labeled row, then log and register it.
 
     The test scores belong to the model fitted on the train split alone (the refitted one has
     seen the test rows); the frozen holdout, which no model ever sees, judges the refitted one.
+    So does the monitoring reference's confidence: the refitted model would be surer of the test
+    texts than of any text it will serve. ``lineage`` (the Dagster run, the training set's
+    version) is written on the registered version.
     """
     from tagifai_platform.ml.evaluation import evaluate
     from tagifai_platform.ml.model import refit, train_model
+    from tagifai_platform.monitoring.drift import build_reference
 
-    splits = splits_of(training_dataset)
+    splits = Splits.of(training_dataset)
     candidate = train_model(params, splits.train, splits.validation)
     validation = evaluate(candidate, splits.validation)["overall"]
     test = evaluate(candidate, splits.test)
+    reference = build_reference(splits.train, splits.test, candidate)
     model = refit(candidate, pd.concat(splits.as_dict().values(), ignore_index=True))
     fingerprint = data_fingerprint(training_dataset)
     with mlflow_step(mlflow):
         mlflow.log_params({f"model.{key}": value for key, value in params.items()})
         info = log_model(
-            model, training_dataset, {**_floats("validation", validation), **_floats("test", test["overall"])}
+            model,
+            training_dataset,
+            {**_floats("validation", validation), **_floats("test", test["overall"])},
+            reference.to_dict(),
         )
         run_id = mlflow.active_run().info.run_id
     version = registry.register(
@@ -90,7 +88,7 @@ def train_and_register(
         run_id=run_id,
         model_id=info.model_id,
         tags={
-            "dagster_run_id": dagster_run_id,
+            **lineage,
             "data_fingerprint": fingerprint,
             "params": params,
             "threshold": model.threshold,
@@ -141,10 +139,13 @@ def evaluate_against_champion(
     policy: GatePolicy,
     mlflow,
     save_picture: Callable[[str, bytes], Path],
+    recent: pd.DataFrame | None = None,
 ) -> Evaluation:
     """Score the challenger on the holdout, next to the champion on the same holdout, and decide.
 
     ``challenger_record`` is what :func:`train_and_register` returned, test scores included.
+    ``recent`` holds the newest labels a retraining set aside (``recent_eval``): both models are
+    scored on them too, since the holdout predates the traffic that prompted the retraining.
     """
     from tagifai_platform.ml.evaluation import behavioural_tests, confusion_matrix_png, evaluate
     from tagifai_platform.ml.gate import decide_promotion, regression_report_markdown
@@ -154,7 +155,10 @@ def evaluate_against_champion(
     holdout = label_holdout(holdout_projects)
     scores = {"test": challenger_record["test"], "holdout": evaluate(model, holdout)}
     champion = registry.by_alias(CHAMPION)
-    champion_scores = evaluate(registry.load(champion), holdout) if champion else None
+    champion_model = registry.load(champion) if champion else None
+    champion_scores = evaluate(champion_model, holdout) if champion else None
+    if recent is not None and len(recent):
+        scores["recent_eval"] = evaluate(model, recent)
     decision = decide_promotion(
         scores["holdout"],
         champion_scores,
@@ -173,6 +177,9 @@ def evaluate_against_champion(
         "champion_version": champion.version if champion else None,
         "scores": scores,
         "champion_holdout": champion_scores,
+        "champion_recent_eval": evaluate(champion_model, recent)
+        if champion and "recent_eval" in scores
+        else None,
         "behavioural": behavioural_tests(model),
         "decision": decision.as_dict(),
     }
@@ -182,7 +189,9 @@ def evaluate_against_champion(
     return Evaluation(record, picture, picture_path, report)
 
 
-def promote(evaluation: dict[str, Any], registry: ModelRegistry, dagster_run_id: str) -> dict[str, Any]:
+def promote(
+    evaluation: dict[str, Any], registry: ModelRegistry, dagster_run_id: str, reasons: list[str]
+) -> dict[str, Any]:
     """Move ``champion`` to the evaluated challenger, recording the scores before and after."""
     before = evaluation["champion_holdout"]
     promoted = registry.move_champion(
@@ -190,8 +199,64 @@ def promote(evaluation: dict[str, Any], registry: ModelRegistry, dagster_run_id:
         {
             "action": "promote",
             "dagster_run_id": dagster_run_id,
+            "reasons": [*reasons, *evaluation["decision"]["reasons"]],
             "metrics_before": before["overall"] if before else None,
             "metrics_after": evaluation["scores"]["holdout"]["overall"],
         },
     )
-    return {"version": promoted.version, **promoted.promotion}
+    return champion_record(promoted)
+
+
+class ChampionChangeRefused(ValueError):
+    """A rollback or pin that cannot be done as asked; the message says why and what to do."""
+
+
+def change_champion(
+    registry: ModelRegistry, action: str, version: int | None, reasons: list[str], dagster_run_id: str
+) -> dict[str, Any]:
+    """Roll ``champion`` back (to ``version``, by default the one it replaced) or pin ``version``.
+
+    A rollback without a target refuses when the champion is itself a rollback: its predecessor is
+    the version that was just rolled back, and going there would flap between the two.
+    """
+    current = registry.by_alias(CHAMPION)
+    if current is None:
+        raise ChampionChangeRefused("There is no champion yet: nothing to roll back or pin.")
+    promotion = current.promotion or {}
+    if version is None:
+        if action != "rollback":
+            raise ChampionChangeRefused(f"To {action}, name the version.")
+        if promotion.get("action") == "rollback" or promotion.get("previous_version") is None:
+            raise ChampionChangeRefused(
+                f"v{current.version} did not replace an earlier version by a promotion or a pin "
+                f"({promotion.get('action', 'no record')}): name the version to roll back to with --to."
+            )
+        version = int(promotion["previous_version"])
+    try:
+        target = registry.get(version)
+    except Exception as error:  # MLflow raises its own for an unknown version
+        raise ChampionChangeRefused(f"There is no version {version} of the model.") from error
+    if target.version == current.version:
+        raise ChampionChangeRefused(f"v{version} is the champion already.")
+    moved = registry.move_champion(
+        target.version,
+        {
+            "action": action,
+            "dagster_run_id": dagster_run_id,
+            "reasons": reasons,
+            "metrics_before": current.holdout_metrics,
+            "metrics_after": target.holdout_metrics,
+        },
+    )
+    return champion_record(moved)
+
+
+def champion_record(champion) -> dict[str, Any]:
+    """What the ``champion_model`` asset says of the version now serving, and where it came from."""
+    return {
+        "version": champion.version,
+        "reasons": [],
+        **champion.promotion,
+        "training_dataset_version": champion.tags.get("training_dataset_version"),
+        "trained_in_run": champion.tags.get("dagster_run_id"),
+    }

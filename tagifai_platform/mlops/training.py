@@ -5,12 +5,13 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
+from tagifai_platform.io_managers import WarehouseResource
 from tagifai_platform.mlops import steps
-from tagifai_platform.mlops.features import GROUP
-from tagifai_platform.mlops.resources import ModelRegistryResource, TuningStudies
+from tagifai_platform.mlops.resources import TuningStudies
+from tagifai_platform.shared import DOCUMENTS, MLOPS, ModelRegistryResource
+from tagifai_platform.version import source_version
 
 STUDY_NAME = "tagifai"
-DOCUMENTS = "documents"
 # Tuning and training share one pool; the instance gives it one slot (dagster.yaml `concurrency`).
 TRAINING_POOL = "training"
 
@@ -19,7 +20,13 @@ class TuningConfig(dg.Config):
     n_trials: int | None = None  # None: TAGIFAI_TUNING_TRIALS
 
 
-@dg.asset(group_name=GROUP, io_manager_key=DOCUMENTS, kinds={"optuna", "mlflow"}, pool=TRAINING_POOL)
+@dg.asset(
+    group_name=MLOPS,
+    io_manager_key=DOCUMENTS,
+    kinds={"optuna", "mlflow"},
+    pool=TRAINING_POOL,
+    code_version=source_version("tagifai_platform.ml.tuning", "tagifai_platform.ml.model"),
+)
 def best_hyperparameters(
     context: dg.AssetExecutionContext,
     config: TuningConfig,
@@ -44,21 +51,38 @@ def best_hyperparameters(
     )
 
 
-@dg.asset(group_name=GROUP, io_manager_key=DOCUMENTS, kinds={"sklearn", "mlflow"}, pool=TRAINING_POOL)
+@dg.asset(
+    group_name=MLOPS,
+    io_manager_key=DOCUMENTS,
+    kinds={"sklearn", "mlflow"},
+    pool=TRAINING_POOL,
+    code_version=source_version("tagifai_platform.ml.model", "tagifai_platform.mlops.steps"),
+)
 def challenger_model(
     context: dg.AssetExecutionContext,
     training_dataset: pd.DataFrame,
     best_hyperparameters: dict,
     mlflow: dg.ResourceParam[Any],
     model_registry: ModelRegistryResource,
+    warehouse: WarehouseResource,
 ) -> dg.Output[dict]:
-    """A model trained with the best parameters, logged to MLflow and registered as ``challenger``."""
+    """A model trained with the best parameters, logged to MLflow and registered as ``challenger``.
+
+    The registered version names the training set's version (the run that wrote it), which is how
+    the champion's lineage reaches its data after any later retraining or rollback.
+    """
+    lineage = {
+        "dagster_run_id": context.run.run_id,
+        "training_dataset_version": warehouse.published_version("training_dataset"),
+    }
     record = steps.train_and_register(
-        training_dataset, best_hyperparameters["params"], model_registry.registry, mlflow, context.run_id
+        training_dataset, best_hyperparameters["params"], model_registry.registry, mlflow, lineage
     )
     return dg.Output(
-        record,
+        {**record, **lineage},
+        data_version=dg.DataVersion(f"v{record['version']}"),
         metadata={
+            **lineage,
             "version": record["version"],
             "threshold": record["threshold"],
             "data_fingerprint": record["data_fingerprint"],

@@ -31,8 +31,10 @@ def labeling_queue(window: pd.DataFrame, size: int, *, exclude_texts: Iterable[s
     )
 
 
-def annotation_id(text: str) -> str:
-    return "annotation-" + hashlib.sha1(text.encode()).hexdigest()[:16]
+def annotation_id(text: str) -> int:
+    """A negative 60-bit id from the text: project ids are positive, so the two never meet, and the
+    training set keeps one integer id column."""
+    return -int(hashlib.sha1(text.encode()).hexdigest()[:15], 16)
 
 
 def annotations_as_labeled(annotated: pd.DataFrame) -> pd.DataFrame:

@@ -8,8 +8,7 @@ rows are set aside as a ``recent_eval`` slice, because a retrain prompted by dri
 to work on the drifted traffic, which the holdout predates.
 
 Rebalancing and augmentation add rows that copy or perturb an original one and keep its id; they
-belong in training only, which ``assign_splits`` enforces. Ids come back as strings, since
-project ids (integers) and request ids (strings) meet in one column.
+belong in training only, which ``assign_splits`` enforces.
 """
 
 from __future__ import annotations
@@ -83,8 +82,8 @@ def compose_retraining_dataset(
     before and after rebalancing and augmentation.
     """
     rng = np.random.default_rng(seed)
-    previous = previous[LABELED_COLUMNS].assign(id=previous["id"].astype(str), source="previous")
-    new = new_labeled[LABELED_COLUMNS].assign(id=new_labeled["id"].astype(str), source="new")
+    previous = previous[LABELED_COLUMNS].assign(source="previous")
+    new = new_labeled[LABELED_COLUMNS].assign(source="new")
     combined = pd.concat([previous, new], ignore_index=True).assign(
         created_on=lambda frame: pd.to_datetime(frame["created_on"])
     )

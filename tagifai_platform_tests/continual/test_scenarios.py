@@ -1,5 +1,12 @@
-"""Scenarios of the whole loop: serve, send traffic, monitor, and watch the policy engine act."""
+"""Scenarios of the whole loop: serve, send traffic, monitor, and watch the policy engine act.
 
+After each change to the model in service (a promotion, a retraining, an automatic and a manual
+rollback), the Dagster instance is read as the UI reads it: its latest ``champion_model``
+materialization must name the version the registry's alias and the running service name, and lead
+to the training set that version learned from.
+"""
+
+import os
 import time
 
 import dagster as dg
@@ -7,32 +14,59 @@ import httpx
 import pandas as pd
 import pytest
 
-from tagifai_platform.continual.triggers import monitoring_alerts
+from tagifai_platform.continual.triggers import monitoring_alerts, policy_actions
+from tagifai_platform.harness import WEAK_PARAMS, Service, register_model
 from tagifai_platform.ml.model import predict
 from tagifai_platform.monitoring.simulate import in_distribution_texts, shifted_texts
-from tagifai_platform.registry import CHAMPION, ModelRegistry
+from tagifai_platform.registry import CHAMPION, TRAINING_IDS, ModelRegistry
 from tagifai_platform.serving.prediction_log import PredictionLog, log_path, read_predictions
 from tagifai_platform_tests.continual.conftest import chosen_branch, run_job, send, trained_home
-from tagifai_platform_tests.models import WEAK_PARAMS, register_model
-from tagifai_platform_tests.serving.conftest import Service
+from tagifai_platform_tests.e2e.conftest import run
 
-RETRAIN = {"ops": {"retrain": {"config": {"n_trials": 2}}}}
+FEW_TRIALS = {"best_hyperparameters": {"config": {"n_trials": 2}}}
 
 
 def registry_of(settings) -> ModelRegistry:
     return ModelRegistry(settings.mlflow_tracking_uri, settings.mlflow_artifacts)
 
 
-def alerts_sensor_result(instance, monitor_result):
-    """Evaluate the alert sensor on the finished monitoring run, as the daemon would."""
-    run = instance.get_run_by_id(monitor_result.run_id)
+def latest(instance, asset: str) -> tuple[str, dict]:
+    """The run and the metadata of the asset's latest materialization, as the UI shows them."""
+    event = instance.get_latest_materialization_event(dg.AssetKey(asset))
+    metadata = {key: entry.value for key, entry in event.asset_materialization.metadata.items()}
+    return event.run_id, metadata
+
+
+def sensor_request(sensor, instance, result: dg.ExecuteInProcessResult):
+    """Evaluate a run-status sensor on a finished run, as the daemon would."""
     success = next(
-        event for event in monitor_result.all_events if event.event_type == dg.DagsterEventType.RUN_SUCCESS
+        event for event in result.all_events if event.event_type == dg.DagsterEventType.RUN_SUCCESS
     )
     context = dg.build_run_status_sensor_context(
-        sensor_name=monitoring_alerts.name, dagster_instance=instance, dagster_run=run, dagster_event=success
+        sensor_name=sensor.name,
+        dagster_instance=instance,
+        dagster_run=instance.get_run_by_id(result.run_id),
+        dagster_event=success,
     )
-    return monitoring_alerts(context)
+    return sensor(context)
+
+
+def assert_the_catalog_is_true(settings, instance, service: Service | None = None) -> dict:
+    """The latest champion_model names the serving version, and its training set's run."""
+    champion = registry_of(settings).by_alias(CHAMPION)
+    _, metadata = latest(instance, "champion_model")
+    assert metadata["version"] == champion.version
+    trained_in = metadata["trained_in_run"]
+    assert metadata["training_dataset_version"] == trained_in, "the training set was written by its run"
+    written = instance.get_records_for_run(trained_in, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
+    assets = {record.event_log_entry.dagster_event.asset_key.to_user_string() for record in written.records}
+    assert {"training_dataset", "challenger_model"} <= assets
+    if service is not None:
+        deadline = time.monotonic() + 30
+        while httpx.get(f"{service.url}/model", timeout=10).json()["version"] != champion.version:
+            assert time.monotonic() < deadline, "the service did not follow the champion"
+            time.sleep(0.5)
+    return metadata
 
 
 @pytest.fixture(scope="module")
@@ -41,53 +75,75 @@ def drift_home(tmp_path_factory, dataset_dir):
         yield home
 
 
-def test_without_traffic_the_engine_continues(drift_home):
+def test_after_a_promotion_the_catalog_names_the_serving_version(drift_home):
     settings, instance = drift_home
-    assert run_job(settings, instance, "monitor").success
-    engine = run_job(settings, instance, "policy_engine")
-    assert chosen_branch(engine) == {"continue_monitoring"}
-    assert (
-        "predictions in the window"
-        in engine.output_for_node("update_policy_engine", "continue_monitoring")["reasons"][0]
-    )
+    metadata = assert_the_catalog_is_true(settings, instance)
+    assert metadata["action"] == "promote" and metadata["version"] == 1
 
 
-def test_a_shifted_stream_makes_the_engine_retrain_once_then_inspect(drift_home, holdout, tmp_path):
+def test_without_traffic_the_engine_monitors_and_continues(drift_home):
+    settings, instance = drift_home
+    engine = run_job(settings, instance, "policy_engine")  # no monitoring run before it
+    assert engine.success and chosen_branch(engine) == {"continue_monitoring"}
+    decision = engine.output_for_node("update_policy_engine", "continue_monitoring")
+    assert "predictions in the window" in decision["reasons"][0]
+    assert isinstance(sensor_request(policy_actions, instance, engine), dg.SkipReason)
+
+
+def test_a_shifted_stream_retrains_through_the_model_assets_then_inspects(drift_home, holdout, tmp_path):
     settings, instance = drift_home
     service = Service.start(settings, tmp_path)
     try:
         send(service.url, shifted_texts(80, seed=3))
+        monitored = run_job(settings, instance, "monitor")
+        assert monitored.success
+        failed = {check.check_name for check in monitored.get_asset_check_evaluations() if not check.passed}
+        assert {"input_drift", "confidence_drift"} <= failed
+        alert = sensor_request(monitoring_alerts, instance, monitored)
+        assert isinstance(alert, dg.RunRequest) and "input_drift" in alert.tags["tagifai/failed_checks"]
+
+        # Annotators label the new-topic requests: they are projects the model has no class for.
+        annotated = read_predictions(settings)[["request_id", "logged_at", "text"]].assign(tag="other")
+        (settings.home / "labeling" / "annotated").mkdir(parents=True)
+        annotated.to_csv(settings.home / "labeling" / "annotated" / "round1.csv", index=False)
+
+        # The engine decides on the report of the run that raised the alert.
+        engine = run_job(settings, instance, "policy_engine", alert.run_config)
+        assert engine.success and chosen_branch(engine) == {"improve"}
+        assert engine.output_for_node("monitoring")["report_from"] == f"monitoring run {monitored.run_id}"
+        decision = engine.output_for_node("update_policy_engine", "improve")
+        assert any("drift" in reason for reason in decision["reasons"])
+        request = sensor_request(policy_actions, instance, engine)
+        assert isinstance(request, dg.RunRequest) and request.job_name == "retrain"
+
+        config = {"ops": {**request.run_config["ops"], **FEW_TRIALS}}
+        retrain = run_job(settings, instance, "retrain", config)
+        promoted = retrain.output_for_node("evaluate_challenger", "model_evaluation")["decision"]["promote"]
+        assert retrain.success == promoted, "a refused challenger fails the gate's blocking check"
+        run_id, training = latest(instance, "training_dataset")
+        assert run_id == retrain.run_id and training["retraining_from"] == 1
+        assert training["composition"]["added"] > 0 and "drift" in training["reasons"]
+        dataset = retrain.output_for_node("training_dataset")
+        assert set(dataset["split"]) == {"train", "validation", "test", "recent_eval"}
+        assert not dataset["id"].isin(holdout["id"].astype(int)).any(), "the holdout stays frozen"
+        assert dataset["text"].isin(annotated["text"]).sum() >= len(annotated.drop_duplicates("text")) - 1
+        _, evaluation = latest(instance, "model_evaluation")
+        assert evaluation["recent_eval_f1"] is not None
+        # The version remembers every row it saw, so the next retraining counts none of them as new.
+        challenger = registry_of(settings).get(2)
+        assert set(dataset["id"]) == set(registry_of(settings).document(challenger, TRAINING_IDS))
+
+        champion_run, _ = latest(instance, "champion_model")
+        assert (champion_run == retrain.run_id) == promoted, "the champion moves only through the gate"
+        metadata = assert_the_catalog_is_true(settings, instance, service)
+        assert metadata["version"] == (2 if promoted else 1)
+
+        # Monitoring now judges the serving version against its own reference.
+        assert run_job(settings, instance, "monitor").success
+        _, report = latest(instance, "monitoring_report")
+        assert report["champion_version"] == metadata["version"]
     finally:
         service.stop()
-
-    monitored = run_job(settings, instance, "monitor")
-    assert monitored.success
-    failed = {check.check_name for check in monitored.get_asset_check_evaluations() if not check.passed}
-    assert {"input_drift", "confidence_drift"} <= failed
-    request = alerts_sensor_result(instance, monitored)
-    assert isinstance(request, dg.RunRequest) and "input_drift" in request.tags["tagifai/failed_checks"]
-
-    # Annotators label the new-topic requests: they are projects the model has no class for.
-    annotated = read_predictions(settings)[["request_id", "logged_at", "text"]].assign(tag="other")
-    (settings.home / "labeling" / "annotated").mkdir(parents=True)
-    annotated.to_csv(settings.home / "labeling" / "annotated" / "round1.csv", index=False)
-
-    engine = run_job(settings, instance, "policy_engine", RETRAIN)
-    assert engine.success
-    assert chosen_branch(engine) == {"improve", "compose_retraining_dataset", "retrain"}
-    dataset = engine.output_for_node("compose_retraining_dataset")
-    assert set(dataset["split"]) == {"train", "validation", "test", "recent_eval"}
-    assert dataset["text"].isin(annotated["text"]).sum() >= len(annotated.drop_duplicates("text")) - 1
-    assert not dataset["id"].isin(holdout["id"].astype(str)).any(), "the holdout stays frozen"
-    decision = engine.output_for_node("update_policy_engine", "improve")
-    assert decision["action"] == "improve" and any("drift" in reason for reason in decision["reasons"])
-    outcome = engine.output_for_node("retrain")
-    assert outcome["version"] == 2 and outcome["recent_eval"]["num_samples"] > 0
-    champion = registry_of(settings).by_alias(CHAMPION)
-    if outcome["decision"]["promote"]:
-        assert champion.version == 2 and champion.promotion["dagster_run_id"] == engine.run_id
-    else:
-        assert champion.version == 1 and outcome["regression_report"].endswith(".md")
 
     # More traffic nobody has labeled yet, then the same drift episode again: the cooldown turns a
     # second retraining into an inspection, which queues the new requests for annotation.
@@ -97,44 +153,80 @@ def test_a_shifted_stream_makes_the_engine_retrain_once_then_inspect(drift_home,
     log = PredictionLog(log_path(settings))
     log.append("after-retrain", served.version, predict(registry.load(served), texts))
     log.close()
-    again = run_job(settings, instance, "policy_engine", RETRAIN)
+    again = run_job(settings, instance, "policy_engine")
     assert chosen_branch(again) == {"inspect"}
-    inspection = again.output_for_node("inspect")
-    queue = pd.read_csv(inspection["queue"])
+    queue = pd.read_csv(again.output_for_node("inspect")["queue"])
     assert 0 < len(queue) <= len(set(texts)) and set(queue["text"]) <= set(texts)
     assert queue["tag"].isna().all() and queue["confidence"].is_monotonic_increasing
 
 
-def test_a_champion_worse_than_its_predecessor_is_rolled_back(
+def pin(settings, instance, version: int, reason: str) -> dg.ExecuteInProcessResult:
+    config = {"action": "pin", "version": version, "reasons": [reason]}
+    return run_job(settings, instance, "set_champion", {"ops": {"champion_model": {"config": config}}})
+
+
+def test_a_worse_champion_is_rolled_back_by_the_engine_and_by_hand(
     tmp_path_factory, dataset_dir, labeled, tmp_path
 ):
     with trained_home(tmp_path_factory.mktemp("rollback"), dataset_dir) as (settings, instance):
-        rolls_back_a_weak_champion(settings, instance, labeled, tmp_path)
+        weak = register_model(settings, labeled, WEAK_PARAMS)
+        assert pin(settings, instance, weak, "a hasty promotion").success
+        service = Service.start(settings, tmp_path)
+        try:
+            assert_the_catalog_is_true_for_a_pin(settings, instance, weak)
+            # Projects whose true tags are known: live performance can be measured.
+            send(service.url, in_distribution_texts(labeled, 120, seed=5))
+            monitored = run_job(settings, instance, "monitor")
+            report = monitored.output_for_node("monitoring_report")["report"]
+            assert report["performance"]["labeled_rows"] >= 100 and report["model_versions"] == {
+                str(weak): 120
+            }
+
+            engine = run_job(settings, instance, "policy_engine")
+            assert chosen_branch(engine) == {"rollback"}
+            request = sensor_request(policy_actions, instance, engine)
+            assert request.job_name == "set_champion"
+            rolled = run_job(settings, instance, "set_champion", request.run_config)
+            assert rolled.success
+            metadata = assert_the_catalog_is_true(settings, instance, service)
+            assert (metadata["action"], metadata["version"], metadata["previous_version"]) == (
+                "rollback",
+                1,
+                weak,
+            )
+            assert "live F1" in metadata["reasons"]
+
+            by_hand(settings, instance, service, weak)
+        finally:
+            service.stop()
 
 
-def rolls_back_a_weak_champion(settings, instance, labeled, tmp_path):
-    weak = register_model(settings, labeled, WEAK_PARAMS, champion=True)
-    service = Service.start(settings, tmp_path)
-    try:
-        # Projects whose true tags are known: live performance can be measured.
-        send(service.url, in_distribution_texts(labeled, 120, seed=5))
-        monitored = run_job(settings, instance, "monitor")
-        assert monitored.success
-        report = monitored.output_for_node("monitoring_report")["report"]
-        assert report["performance"]["labeled_rows"] >= 100 and report["model_versions"] == {str(weak): 120}
+def assert_the_catalog_is_true_for_a_pin(settings, instance, version: int) -> None:
+    """A version registered outside the pipeline has no training run in the catalog to lead to."""
+    _, metadata = latest(instance, "champion_model")
+    assert (metadata["action"], metadata["version"]) == ("pin", version)
+    assert registry_of(settings).by_alias(CHAMPION).version == version
 
-        engine = run_job(settings, instance, "policy_engine")
-        assert chosen_branch(engine) == {"rollback"}
-        champion = registry_of(settings).by_alias(CHAMPION)
-        assert champion.version == 1 and champion.promotion["action"] == "rollback"
-        assert champion.promotion["previous_version"] == weak
 
-        deadline = time.monotonic() + 30
-        while httpx.get(f"{service.url}/model", timeout=10).json()["version"] != 1:
-            assert time.monotonic() < deadline, "the service did not pick up the rollback"
-            time.sleep(0.5)
-    finally:
-        service.stop()
+def by_hand(settings, instance, service, weak: int) -> None:
+    """`tagifai rollback` as a person types it: refused where it would flap, else a materialization."""
+    env = {**os.environ, "TAGIFAI_HOME": str(settings.home), "DAGSTER_HOME": str(instance.root_directory)}
+    refused = run(["tagifai", "rollback"], env, cwd=settings.home)
+    assert refused.returncode == 1 and "name the version to roll back to" in refused.stderr
+    assert registry_of(settings).by_alias(CHAMPION).version == 1
+
+    pinned = run(
+        ["tagifai", "rollback", "--pin", "--to", str(weak), "--reason", "try it again"], env, settings.home
+    )
+    assert pinned.returncode == 0, pinned.stderr
+    assert_the_catalog_is_true_for_a_pin(settings, instance, weak)
+    back = run(["tagifai", "rollback"], env, cwd=settings.home)
+    assert back.returncode == 0, back.stderr
+    metadata = assert_the_catalog_is_true(settings, instance, service)
+    assert (metadata["action"], metadata["version"], metadata["previous_version"]) == ("rollback", 1, weak)
+
+    unknown = run(["tagifai", "rollback", "--to", "99"], env, cwd=settings.home)
+    assert unknown.returncode == 1 and "no version 99" in unknown.stderr
 
 
 def test_the_loop_is_wired_for_the_daemon():
@@ -142,4 +234,6 @@ def test_the_loop_is_wired_for_the_daemon():
 
     schedule = defs.resolve_schedule_def("monitoring_schedule")
     assert schedule.job_name == "monitor" and schedule.default_status == dg.DefaultScheduleStatus.RUNNING
-    assert monitoring_alerts.default_status == dg.DefaultSensorStatus.RUNNING
+    for sensor in (monitoring_alerts, policy_actions):
+        assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    assert {target.job_name for target in policy_actions.targets} == {"retrain", "set_champion"}

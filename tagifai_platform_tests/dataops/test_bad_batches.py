@@ -4,7 +4,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from tagifai_platform.dataops.partitions import batches
+from tagifai_platform.shared import batches
 from tagifai_platform.warehouse import Warehouse
 from tagifai_platform_tests.dataops.conftest import check_results, run_job, warehouse_table
 

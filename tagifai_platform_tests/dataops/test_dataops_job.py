@@ -36,38 +36,6 @@ def test_the_dataops_job_labels_the_real_data(defs, instance, settings):
     assert {"preview", "dagster/column_schema", "source", "batch"} <= set(metadata)
 
 
-def test_the_asset_graph_has_the_expected_lineage(defs):
-    graph = defs.resolve_asset_graph()
-    parents = {
-        key.to_user_string(): {p.to_user_string() for p in graph.get(key).parent_keys}
-        for key in graph.get_all_asset_keys()
-    }
-    evaluated_from = {"challenger_model", "holdout_projects"}
-    assert parents == {
-        "raw_projects": set(),
-        "raw_tags": set(),
-        "holdout_projects": set(),
-        "labeled_projects": {"raw_projects", "raw_tags"},
-        "project_features": {"labeled_projects", "holdout_projects"},
-        "training_dataset": {"labeled_projects", "project_features"},
-        "best_hyperparameters": {"training_dataset"},
-        "challenger_model": {"training_dataset", "best_hyperparameters"},
-        "model_evaluation": evaluated_from,
-        "regression_report": evaluated_from,
-        "champion_model": {"model_evaluation"},
-        "monitoring_report": {"training_dataset", "labeled_projects", "champion_model"},
-    }
-    blocking = {check.name for check in graph.asset_check_keys if graph.get_check_spec(check).blocking}
-    assert blocking == {
-        "raw_projects_suite",
-        "raw_tags_suite",
-        "labeled_projects_suite",
-        "holdout_projects_suite",
-        "training_dataset_suite",
-        "challenger_beats_champion",
-    }
-
-
 def test_every_audited_table_is_published_by_a_blocking_check_of_its_own(defs):
     """An asset waiting for a check that does not exist would never be read."""
     from tagifai_platform.io_managers import AUDITED_BY

@@ -1,4 +1,5 @@
-"""The daemon as `dagster dev` runs it: a batch dropped into the landing directory gets ingested."""
+"""The daemon as `dagster dev` runs it: a batch dropped into the landing directory gets ingested,
+and the features and training set refresh on their own."""
 
 import subprocess
 import time
@@ -8,7 +9,7 @@ import pandas as pd
 
 from tagifai_platform_tests.e2e.conftest import BIN, PROJECT_ROOT, run
 
-DEADLINE_SECONDS = 240
+DEADLINE_SECONDS = 360
 
 
 def test_the_daemon_ingests_a_dropped_batch_once(home_env, tmp_path, dataset_dir):
@@ -50,6 +51,14 @@ def test_the_daemon_ingests_a_dropped_batch_once(home_env, tmp_path, dataset_dir
             assert runs[0].tags["dagster/partition"] == "week1"
             assert instance.get_dynamic_partitions("batches") == ["source", "week1"]
             assert len(runs) == 1, "one batch, one run"
+
+            # The batch passed its checks: declarative automation refreshes the training data.
+            training = None
+            while training is None and time.monotonic() < deadline:
+                training = instance.get_latest_materialization_event(dg.AssetKey("training_dataset"))
+                time.sleep(2)
+            assert training is not None, f"no automated refresh:\n{daemon_log}"
+            assert instance.get_latest_materialization_event(dg.AssetKey("project_features"))
     finally:
         daemon.terminate()
         daemon.wait(timeout=60)

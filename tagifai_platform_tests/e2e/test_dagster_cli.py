@@ -55,3 +55,17 @@ def test_data_that_failed_its_checks_is_not_trained_on_by_the_next_command(home_
     assert result.returncode == 0, result.stderr[-3000:]
     training = Warehouse(tmp_path / "home" / "warehouse.duckdb").published("training_dataset")
     assert len(training) == 764 and not training["id"].isin(holdout["id"].astype(int)).any()
+
+
+def test_the_policy_engine_runs_on_its_own_right_after_make_run(trained_home):
+    """`make run` then `dagster job execute -j policy_engine`: it monitors itself and continues."""
+    import json
+
+    env, root = trained_home
+    engine = ["dagster", "job", "execute", "-m", "tagifai_platform.definitions", "-j", "policy_engine"]
+    result = run(engine, env, cwd=root)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Policy engine chose continue" in result.stdout + result.stderr
+    decisions = (root / "home" / "policy" / "decisions.jsonl").read_text().splitlines()
+    decision = json.loads(decisions[-1])
+    assert decision["action"] == "continue" and "predictions in the window" in decision["reasons"][0]

@@ -8,10 +8,10 @@ import dagster as dg
 import pytest
 
 from tagifai_platform.definitions import build_definitions
+from tagifai_platform.harness import WEAK_PARAMS, register_model
 from tagifai_platform.registry import CHALLENGER, CHAMPION, ModelRegistry
 from tagifai_platform_tests.conftest import dagster_instance
 from tagifai_platform_tests.dataops.conftest import check_results
-from tagifai_platform_tests.models import WEAK_PARAMS, register_model
 
 TRIALS = {"ops": {"best_hyperparameters": {"config": {"n_trials": 3}}}}
 

@@ -3,10 +3,10 @@
 import dagster as dg
 import pytest
 
-from tagifai_platform.mlops.resources import ModelRegistryResource
 from tagifai_platform.mlops.sensors import orphaned_mlflow_runs
 from tagifai_platform.mlops.tracking import DAGSTER_RUN_TAG, PARENT_RUN_TAG, end_orphaned_runs
 from tagifai_platform.settings import load_settings
+from tagifai_platform.shared import ModelRegistryResource
 from tagifai_platform_tests.conftest import dagster_instance
 
 

@@ -1,10 +1,10 @@
 """The model registry on an `mlflow server` (PostgreSQL behind it, artifacts served by it)."""
 
 from tagifai_platform import services
+from tagifai_platform.harness import register_model
 from tagifai_platform.ml.model import predict
 from tagifai_platform.registry import CHAMPION, ModelRegistry
 from tagifai_platform.settings import load_settings
-from tagifai_platform_tests.models import register_model
 
 
 def test_a_model_registered_through_an_mlflow_server_is_served_from_it(tmp_path, postgres, servers, labeled):

@@ -14,9 +14,9 @@ import time
 import httpx
 import pytest
 
+from tagifai_platform.harness import Service
 from tagifai_platform.serving.schemas import max_body_bytes
 from tagifai_platform.settings import load_settings
-from tagifai_platform_tests.serving.conftest import Service
 
 MAX_TEXTS = 20
 TIMEOUT_SECONDS = 2

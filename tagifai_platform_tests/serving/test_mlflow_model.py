@@ -15,8 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tagifai_platform.harness import BIN, free_port
 from tagifai_platform.registry import MODEL_NAME, MODEL_VERSIONS_TAG
-from tagifai_platform_tests.serving.conftest import BIN, free_port
 from tagifai_platform_tests.serving.test_service import LANGUAGE, VISION
 
 TEXTS = [VISION, LANGUAGE, "Kubernetes pipelines to deploy and monitor models", "A recipe for sourdough"]

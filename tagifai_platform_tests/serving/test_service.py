@@ -10,10 +10,10 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tagifai_platform.harness import served_versions, wait_until_all_workers_serve
 from tagifai_platform.serving.prediction_log import read_predictions
 from tagifai_platform.settings import Settings
 from tagifai_platform_tests.serving.cases import BAD_REQUESTS
-from tagifai_platform_tests.serving.conftest import served_versions, wait_until_all_workers_serve
 
 VISION = (
     "Real-time object detection with YOLO: convolutional networks find bounding boxes in images and video"

@@ -1,0 +1,91 @@
+"""What more than one Dagster domain uses: group names, the batches partitions, shared resources.
+
+Each domain package (``dataops``, ``mlops``, ``continual``) imports the plain-Python core, this
+module, the IO managers and the audit step, and never another domain's modules, so a domain can be
+read, tested and changed on its own.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+
+from tagifai_platform.data.transform import tag_distribution
+from tagifai_platform.registry import ModelRegistry
+
+DATAOPS, MLOPS, MONITORING = "dataops", "mlops", "monitoring"
+
+# Every batch of data (the source and each landing batch) partitions the raw and labeled assets.
+batches = dg.DynamicPartitionsDefinition(name="batches")
+
+# The IO manager of documents (parameters, model records, evaluations, reports).
+DOCUMENTS = "documents"
+
+PREVIEW_ROWS = 5
+PREVIEW_WIDTH = 80
+
+
+def frame_metadata(frame: pd.DataFrame, *, source: str, batch: str | None) -> dict:
+    """Materialization metadata of a table: counts, schema, preview, tag mix."""
+    preview = frame.head(PREVIEW_ROWS).astype(str).apply(lambda column: column.str.slice(0, PREVIEW_WIDTH))
+    metadata = {
+        "dagster/row_count": len(frame),
+        "dagster/column_schema": dg.TableSchema(
+            columns=[dg.TableColumn(name=str(name), type=str(dtype)) for name, dtype in frame.dtypes.items()]
+        ),
+        "preview": dg.MetadataValue.md(preview.to_markdown(index=False)),
+        "source": source,
+    }
+    if batch is not None:
+        metadata["batch"] = batch
+    if "tag" in frame.columns:
+        metadata["tag_distribution"] = dg.MetadataValue.json(tag_distribution(frame.dropna(subset=["tag"])))
+    return metadata
+
+
+class ModelRegistryResource(dg.ConfigurableResource):
+    """The MLflow tracking store and model registry at one URI (SQLite under the home by default);
+    ``artifact_root`` None leaves the artifacts to the tracking server."""
+
+    tracking_uri: str
+    artifact_root: str | None = None
+
+    @property
+    def registry(self) -> ModelRegistry:
+        return ModelRegistry(self.tracking_uri, self.artifact_root)
+
+
+class ReportStore(dg.ConfigurableResource):
+    """Pictures and reports meant for people, kept under the home."""
+
+    base_dir: str
+
+    def write(self, name: str, content: bytes | str) -> Path:
+        path = Path(self.base_dir, name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content if isinstance(content, bytes) else content.encode())
+        return path
+
+
+class LabelingDesk(dg.ConfigurableResource):
+    """Where low-confidence requests go out for annotation and annotated files come back.
+
+    Annotators fill the ``tag`` column of a queue file and drop it into ``annotated/``; the
+    training set of a retraining reads them back.
+    """
+
+    base_dir: str
+
+    def send(self, queue: pd.DataFrame, name: str) -> Path:
+        path = Path(self.base_dir, "queue", f"{name}.csv")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        queue.to_csv(path, index=False)
+        return path
+
+    def annotated(self) -> pd.DataFrame:
+        files = sorted(Path(self.base_dir, "annotated").glob("*.csv"))
+        if not files:
+            return pd.DataFrame(columns=["request_id", "logged_at", "text", "tag"])
+        return pd.concat([pd.read_csv(file, dtype=str) for file in files], ignore_index=True)
