@@ -39,7 +39,7 @@ def ui(tmp_path, dataset_dir, servers):
 
 
 def shot(page, name: str) -> None:
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True, animations="disabled")
 
 
 def test_browser_sees_the_lineage_launches_end_to_end_and_reads_checks_and_metadata(ui):

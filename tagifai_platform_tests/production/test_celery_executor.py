@@ -9,14 +9,8 @@ END_TO_END = ["dagster", "job", "execute", "-m", "tagifai_platform.definitions",
 
 
 def celery_env(home, dataset_dir, broker: str, **settings: str) -> dict:
-    return user_env(
-        home,
-        dataset_dir,
-        TAGIFAI_EXECUTOR="celery",
-        TAGIFAI_CELERY_BROKER=broker,
-        TAGIFAI_TUNING_TRIALS="2",
-        **settings,
-    )
+    settings = {"TAGIFAI_TUNING_TRIALS": "2", **settings}
+    return user_env(home, dataset_dir, TAGIFAI_EXECUTOR="celery", TAGIFAI_CELERY_BROKER=broker, **settings)
 
 
 def start_workers(servers, env, broker: str, count: int) -> list:

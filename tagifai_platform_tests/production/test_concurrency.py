@@ -1,4 +1,5 @@
-"""Concurrency limits: one training at a time (the `training` pool), runs queued behind the warehouse."""
+"""Concurrency limits: runs queued behind the DuckDB warehouse; on the shared instance, one training at a
+time across runs and workers (the `training` pool)."""
 
 import shutil
 
@@ -21,13 +22,14 @@ def test_tuning_and_training_share_the_training_pool(settings):
         assert defs.get_assets_def(asset).op.pool == TRAINING_POOL
 
 
-def test_each_instance_gives_a_pool_one_slot_and_queues_runs(tmp_path):
+def test_runs_queue_everywhere_and_the_shared_instance_gives_a_pool_one_slot(tmp_path):
     laptop, shared = (yaml.safe_load((PROJECT_ROOT / name).read_text()) for name in INSTANCES)
-    assert laptop["concurrency"] == shared["concurrency"], "the DuckDB warehouse queues runs everywhere"
+    assert laptop["concurrency"]["runs"] == shared["concurrency"]["runs"], "DuckDB queues runs everywhere"
+    assert shared["concurrency"]["pools"] == {"default_limit": 1, "granularity": "op"}
+    assert shared["run_monitoring"]["free_slots_after_run_end_seconds"] > 0, "a dead step's slot is freed"
+    assert "pools" not in laptop["concurrency"], "no slot for a killed `dagster job execute` to leak"
     shutil.copy(PROJECT_ROOT / "dagster.yaml", tmp_path / "dagster.yaml")
     concurrency = dg.DagsterInstance.from_config(str(tmp_path)).get_concurrency_config()
-    assert concurrency.pool_config.default_pool_limit == 1
-    assert concurrency.pool_config.pool_granularity.value == "op"
     assert concurrency.run_queue_config.max_concurrent_runs == 1
 
 
