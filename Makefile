@@ -7,7 +7,7 @@ export DAGSTER_HOME ?= $(TAGIFAI_HOME)/dagster
 REQUIREMENTS := requirements/requirements.txt requirements/dev.txt
 JOB ?= end_to_end
 
-.PHONY: run test dev serve lint lock benchmark clean
+.PHONY: run test dev serve lint lock benchmark clean production-up production-down
 
 run: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml  ## Run the whole pipeline on the embedded defaults.
 	$(BIN)/dagster job execute -m tagifai_platform.definitions -j $(JOB)
@@ -22,6 +22,12 @@ dev: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml  ## Dagster UI and daemon o
 serve: $(VENV)/.installed  ## The prediction service on http://127.0.0.1:8000
 	$(BIN)/tagifai serve
 
+production-up: $(VENV)/.installed  ## PostgreSQL, Redis, MLflow server, a Celery worker, webserver and daemon under .production/
+	$(BIN)/python -m tagifai_platform.production start
+
+production-down:  ## Stop what production-up started (the data stays under .production/).
+	$(BIN)/python -m tagifai_platform.production stop
+
 lint: $(VENV)/.installed
 	$(BIN)/ruff check tagifai_platform tagifai_platform_tests benchmarks
 	$(BIN)/ruff format --check tagifai_platform tagifai_platform_tests benchmarks
@@ -30,6 +36,7 @@ benchmark: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml  ## Measure the figur
 	$(BIN)/python -m benchmarks.dataops
 	$(BIN)/python -m benchmarks.pipeline
 	$(BIN)/python -m benchmarks.serving
+	$(BIN)/python -m benchmarks.parallel_tuning
 
 lock: $(VENV)/.installed  ## Re-pin the requirements after editing requirements/*.in.
 	$(BIN)/uv pip compile --python-version 3.11 --generate-hashes --no-header --no-annotate -o requirements/requirements.txt requirements/requirements.in

@@ -23,7 +23,7 @@ def _registry(settings: Settings) -> ModelRegistry:
 
 def _champion(settings: Settings) -> tuple[ModelVersion, object]:
     registry = _registry(settings)
-    if not registry.database.exists():
+    if not registry.exists():
         raise CliError(NO_CHAMPION)
     champion = registry.by_alias(CHAMPION)
     if champion is None:
@@ -103,7 +103,7 @@ def evaluate(args, settings: Settings) -> dict:
 
 def status(args, settings: Settings) -> dict:
     registry = _registry(settings)
-    champion = registry.by_alias(CHAMPION) if registry.database.exists() else None
+    champion = registry.by_alias(CHAMPION) if registry.exists() else None
     return {
         "home": str(settings.home),
         "champion": None

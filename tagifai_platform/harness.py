@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import httpx
 
+from tagifai_platform.services import free_port
 from tagifai_platform.settings import Settings
 
 BIN = Path(sys.executable).parent
@@ -26,12 +26,6 @@ STARTUP_SECONDS = 90
 
 class ServiceFailed(RuntimeError):
     """The service did not come up, or did not do what was waited for; the message has its log."""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass

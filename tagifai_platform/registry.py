@@ -29,6 +29,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from tagifai_platform.settings import sqlite_file
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -79,36 +81,46 @@ class ModelVersion:
 
 
 class ModelRegistry:
-    """A thin layer over ``MlflowClient`` with tracking and registry both under the project's home."""
+    """A thin layer over ``MlflowClient``: tracking and registry at one URI (:class:`Settings` picks it).
 
-    def __init__(self, tracking_uri: str, artifact_root: Path, model_name: str = MODEL_NAME):
+    ``artifact_root`` is where a new experiment keeps its artifacts (a folder or a URI); None leaves
+    that to the tracking server.
+    """
+
+    def __init__(self, tracking_uri: str, artifact_root: str | Path | None, model_name: str = MODEL_NAME):
         self.tracking_uri = tracking_uri
-        self.artifact_root = Path(artifact_root)
+        self.artifact_root = None if artifact_root is None else str(artifact_root)
         self.model_name = model_name
         self._client = None
 
     @property
-    def database(self) -> Path:
-        """The SQLite file behind the tracking and registry URI."""
-        return Path(self.tracking_uri.removeprefix("sqlite:///"))
+    def database(self) -> Path | None:
+        """The SQLite file behind the tracking and registry URI; None for a database or tracking server."""
+        return sqlite_file(self.tracking_uri)
+
+    def exists(self) -> bool:
+        """Whether the store may hold anything: asking MLflow would create an empty SQLite store in a
+        home nothing was trained in yet, while a server's store is always there."""
+        return self.database is None or self.database.exists()
 
     @property
     def client(self):
         if self._client is None:
             from mlflow import MlflowClient
 
-            self.database.parent.mkdir(parents=True, exist_ok=True)
-            relocate_artifacts(self.database, self.artifact_root)
+            if self.database is not None:  # only a file store moves with the home
+                self.database.parent.mkdir(parents=True, exist_ok=True)
+                relocate_artifacts(self.database, self.artifact_root)
             self._client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
         return self._client
 
     def ensure_experiment(self, name: str = EXPERIMENT_NAME) -> str:
-        """Create the experiment with its artifacts under the home (MLflow's default is ./mlruns)."""
+        """Create the experiment with its artifacts at ``artifact_root`` (MLflow's default is ./mlruns),
+        or where the tracking server keeps them."""
         experiment = self.client.get_experiment_by_name(name)
         if experiment is not None:
             return experiment.experiment_id
-        self.artifact_root.mkdir(parents=True, exist_ok=True)
-        return self.client.create_experiment(name, artifact_location=self.artifact_root.as_uri())
+        return self.client.create_experiment(name, artifact_location=_artifact_uri(self.artifact_root))
 
     def register(self, model_uri: str, run_id: str, model_id: str, tags: dict[str, Any]) -> ModelVersion:
         from mlflow.exceptions import MlflowException
@@ -289,7 +301,17 @@ def model_requirements() -> list[str]:
     return [f"{name}=={version(name)}" for name in MODEL_REQUIREMENTS]
 
 
-def relocate_artifacts(database: Path, artifact_root: Path, experiment: str = EXPERIMENT_NAME) -> str | None:
+def _artifact_uri(artifact_root: str | None) -> str | None:
+    """A folder as a ``file:`` URI (created), a URI as it is."""
+    if artifact_root is None or "://" in artifact_root:
+        return artifact_root
+    Path(artifact_root).mkdir(parents=True, exist_ok=True)
+    return Path(artifact_root).as_uri()
+
+
+def relocate_artifacts(
+    database: Path, artifact_root: str | None, experiment: str = EXPERIMENT_NAME
+) -> str | None:
     """Point the store's artifact locations at ``artifact_root`` if they name another folder.
 
     The experiment records where its artifacts were when it was created; when that is not
@@ -297,7 +319,7 @@ def relocate_artifacts(database: Path, artifact_root: Path, experiment: str = EX
     (experiment, runs, logged models, model versions) is rewritten to the same place under the new
     one. Idempotent, and a no-op for a home that never moved. Returns the old folder, if any.
     """
-    if not database.exists():
+    if not database.exists() or artifact_root is None or "://" in artifact_root:
         return None
     new = Path(artifact_root).as_uri()
     with closing(sqlite3.connect(database)) as connection, connection:

@@ -21,13 +21,26 @@ from tagifai_platform.serving.prediction_log import log_path
 from tagifai_platform.settings import Settings
 from tagifai_platform.shared import ExpectationsValidator, LabelingDesk, ModelRegistryResource, ReportStore
 
-EXECUTORS = {"in_process": dg.in_process_executor, "multiprocess": dg.multiprocess_executor}
+
+def _celery_executor(settings: Settings) -> dg.ExecutorDefinition:
+    """Each step a task on the Redis broker, run by whichever Celery worker takes it (the workers load
+    this code location with their own environment, so they must share these settings)."""
+    from dagster_celery import celery_executor
+
+    return celery_executor.configured({"broker": settings.celery_broker, "backend": settings.celery_backend})
+
+
+EXECUTORS = {
+    "in_process": lambda settings: dg.in_process_executor,
+    "multiprocess": lambda settings: dg.multiprocess_executor,
+    "celery": _celery_executor,
+}
 
 
 def build_resources(settings: Settings) -> dict:
     settings.home.mkdir(parents=True, exist_ok=True)  # DuckDB creates its file, not its folder
     registry = ModelRegistryResource(
-        tracking_uri=settings.mlflow_tracking_uri, artifact_root=str(settings.mlflow_artifacts)
+        tracking_uri=settings.mlflow_tracking_uri, artifact_root=settings.mlflow_artifacts
     )
     return {
         "io_manager": WarehouseIOManager(database=str(settings.warehouse_path)),
@@ -62,8 +75,9 @@ def build_resources(settings: Settings) -> dict:
 
 def build_executor(settings: Settings) -> dg.ExecutorDefinition:
     try:
-        return EXECUTORS[settings.executor]
+        choose = EXECUTORS[settings.executor]
     except KeyError:
         raise ValueError(
             f"TAGIFAI_EXECUTOR={settings.executor!r} is not one of {sorted(EXECUTORS)}."
         ) from None
+    return choose(settings)

@@ -3,6 +3,11 @@
 Every tunable has a laptop-friendly default and all state lives under ``TAGIFAI_HOME`` so that
 deleting that folder is a clean start. Other modules ask for a :class:`Settings` instead of
 reading ``os.environ`` themselves, which keeps tests free to point a run at a temporary home.
+
+Production mode changes settings, not code: each store's URL (MLflow, Optuna) and the executor can
+name a shared service; left unset, each is the embedded file under the home, so a laptop needs
+nothing started. (The Dagster instance's own storage is chosen by ``$DAGSTER_HOME/dagster.yaml``,
+which Dagster reads itself: ``deploy/dagster.postgres.yaml`` is the shared one.)
 """
 
 from __future__ import annotations
@@ -33,6 +38,12 @@ class Settings:
     landing: Path
     dagster_home: Path
     executor: str = "in_process"
+    # Store URLs; None is the embedded default under the home (the properties below).
+    mlflow_store: str | None = None
+    mlflow_artifacts_store: str | None = None
+    optuna_store: str | None = None
+    celery_broker: str = "redis://127.0.0.1:6379/0"
+    celery_backend_store: str | None = None
     tuning_trials: int = 12
     promotion_margin: float = 0.0
     non_inferiority_margin: float = 0.02
@@ -58,11 +69,19 @@ class Settings:
 
     @property
     def mlflow_tracking_uri(self) -> str:
-        return f"sqlite:///{self.home / 'mlflow' / 'mlflow.db'}"
+        """MLflow's tracking and registry URI: a SQLite file, a database server (``postgresql://``)
+        or an ``mlflow server`` (``http://``)."""
+        return self.mlflow_store or f"sqlite:///{self.home / 'mlflow' / 'mlflow.db'}"
 
     @property
-    def mlflow_artifacts(self) -> Path:
-        return self.home / "mlflow" / "artifacts"
+    def mlflow_artifacts(self) -> str | None:
+        """Where a new experiment keeps its artifacts (a folder or a URI such as ``s3://``); None when
+        an MLflow server holds them (``mlflow server --serve-artifacts``) and nothing says otherwise."""
+        if self.mlflow_artifacts_store:
+            return self.mlflow_artifacts_store
+        if self.mlflow_tracking_uri.startswith(("http://", "https://")):
+            return None
+        return str(self.home / "mlflow" / "artifacts")
 
     @property
     def feast_dir(self) -> Path:
@@ -70,7 +89,13 @@ class Settings:
 
     @property
     def optuna_storage(self) -> str:
-        return f"sqlite:///{self.home / 'optuna.db'}"
+        """Optuna's storage URL: a SQLite file, or a database server every tuning worker reaches."""
+        return self.optuna_store or f"sqlite:///{self.home / 'optuna.db'}"
+
+    @property
+    def celery_backend(self) -> str:
+        """Where Celery workers leave step results: the broker's Redis unless set apart."""
+        return self.celery_backend_store or self.celery_broker
 
     @property
     def reports_dir(self) -> Path:
@@ -85,9 +110,32 @@ def _path(value: str) -> Path:
     return Path(value).expanduser().resolve()
 
 
+def sqlite_file(url: str) -> Path | None:
+    """The file behind a SQLite URL (MLflow's and Optuna's are SQLAlchemy URLs); None for a server.
+
+    A SQLite store is a file the platform creates folders for and may move with the home; a server's
+    store is neither.
+    """
+    if not url.startswith("sqlite"):  # sqlite:/// or sqlite+pysqlite:///
+        return None
+    from sqlalchemy.engine import make_url  # MLflow's and Optuna's own URL parser
+
+    database = make_url(url).database
+    return Path(database) if database and database != ":memory:" else None
+
+
 class SettingsError(ValueError):
     """An environment variable the platform cannot work with; the message names it and the rule."""
 
+
+# The store settings: environment variable -> field. Unset or empty keeps the embedded default.
+STORES = {
+    "TAGIFAI_MLFLOW_TRACKING_URI": "mlflow_store",
+    "TAGIFAI_MLFLOW_ARTIFACTS": "mlflow_artifacts_store",
+    "TAGIFAI_OPTUNA_STORAGE": "optuna_store",
+    "TAGIFAI_CELERY_BROKER": "celery_broker",
+    "TAGIFAI_CELERY_BACKEND": "celery_backend_store",
+}
 
 # The numeric settings: environment variable -> (field, type, smallest allowed value). A refresh
 # interval of 0 would spin a core, a worker count of 0 would serve nothing: each has a floor.
@@ -142,6 +190,11 @@ def load_settings(environ: dict[str, str] | None = None) -> Settings:
         landing=_path(env["TAGIFAI_LANDING"]) if env.get("TAGIFAI_LANDING") else home / "landing",
         dagster_home=_path(env["DAGSTER_HOME"]) if env.get("DAGSTER_HOME") else home / "dagster",
         executor=env.get("TAGIFAI_EXECUTOR") or Settings.executor,
+        **{
+            field: env[variable].strip()
+            for variable, field in STORES.items()
+            if env.get(variable, "").strip()
+        },
         **numbers,
     )
 

@@ -59,14 +59,15 @@ class ExpectationsValidator(dg.ConfigurableResource):
 
 
 class ModelRegistryResource(dg.ConfigurableResource):
-    """The MLflow tracking store and model registry, both in SQLite under the home."""
+    """The MLflow tracking store and model registry at one URI (SQLite under the home by default);
+    ``artifact_root`` None leaves the artifacts to the tracking server."""
 
     tracking_uri: str
-    artifact_root: str
+    artifact_root: str | None = None
 
     @property
     def registry(self) -> ModelRegistry:
-        return ModelRegistry(self.tracking_uri, Path(self.artifact_root))
+        return ModelRegistry(self.tracking_uri, self.artifact_root)
 
 
 class ReportStore(dg.ConfigurableResource):

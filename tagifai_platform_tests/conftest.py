@@ -65,6 +65,28 @@ def settings(tmp_path, dataset_dir):
     return load_settings({"TAGIFAI_HOME": str(tmp_path / "home"), "TAGIFAI_SOURCE": str(dataset_dir)})
 
 
+@pytest.fixture(scope="session")
+def trained_home(tmp_path_factory, dataset_dir):
+    """A home on which `dagster job execute -j end_to_end` has run once, with a few trials.
+
+    Shared by the session (the end-to-end tests, and the production tests that compare with it):
+    tests read it, or copy it before they change anything.
+    """
+    root = tmp_path_factory.mktemp("e2e")
+    from tagifai_platform_tests.e2e.conftest import run, user_env
+
+    env = user_env(root / "home", dataset_dir, TAGIFAI_TUNING_TRIALS="2")
+    result = run(
+        ["dagster", "job", "execute", "-m", "tagifai_platform.definitions", "-j", "end_to_end"],
+        env,
+        cwd=root,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert sorted(path.name for path in root.iterdir()) == ["home"], "nothing lands in the working directory"
+    return env, root
+
+
 @pytest.fixture
 def serve_directory():
     """Serve a directory over HTTP on 127.0.0.1; yields a function returning the base URL."""

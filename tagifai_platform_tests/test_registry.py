@@ -2,6 +2,7 @@
 
 import shutil
 import sqlite3
+from pathlib import Path
 
 from tagifai_platform.harness import WEAK_PARAMS, register_model
 from tagifai_platform.ml.model import predict
@@ -33,7 +34,9 @@ def test_a_copied_home_loads_its_champion_and_registers_new_models_under_itself(
     new = register_model(copy, labeled, WEAK_PARAMS)
 
     assert registry.load(registry.get(new)) is not None
-    assert len(list((copy.mlflow_artifacts / "models").iterdir())) == 2, "both models' files are in the copy"
+    assert len(list(Path(copy.mlflow_artifacts, "models").iterdir())) == 2, (
+        "both models' files are in the copy"
+    )
     assert not any(str(original.home) in location for location in recorded_locations(registry.database))
     assert not original.home.exists(), "nothing was written where the home came from"
     assert relocate_artifacts(registry.database, copy.mlflow_artifacts) is None, "a home that stays is as is"

@@ -1,9 +1,12 @@
 """Resources of the MLOps domain: the feature store, the Optuna study, the MLflow registry and run."""
 
+from collections.abc import Callable
 from pathlib import Path
 
 import dagster as dg
 from pydantic import PrivateAttr
+
+from tagifai_platform.settings import sqlite_file
 
 
 class FeatureStore(dg.ConfigurableResource):
@@ -22,7 +25,8 @@ class FeatureStore(dg.ConfigurableResource):
 
 
 class TuningStudies(dg.ConfigurableResource):
-    """Optuna studies persisted in SQLite, so a later run resumes the same study.
+    """Optuna studies persisted in a database (SQLite under the home, or a server that several tuning
+    workers share), so a later run resumes the same study.
 
     Each running trial records a heartbeat every ``heartbeat_seconds``. A trial whose process died
     stays RUNNING in the store; once its last heartbeat is ``grace_seconds`` old, Optuna marks it
@@ -41,7 +45,8 @@ class TuningStudies(dg.ConfigurableResource):
 
         import optuna
 
-        Path(self.storage.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        if (database := sqlite_file(self.storage)) is not None:
+            database.parent.mkdir(parents=True, exist_ok=True)
         with warnings.catch_warnings():  # the heartbeat is marked experimental since Optuna 2.9
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             storage = optuna.storages.RDBStorage(
@@ -55,6 +60,51 @@ class TuningStudies(dg.ConfigurableResource):
             sampler=optuna.samplers.TPESampler(seed=self.seed),
             pruner=optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1),
         )
+
+    def optimize_in_parallel(self, name: str, objective: Callable, n_trials: int, workers: int) -> None:
+        """Run ``n_trials`` trials of study ``name`` in ``workers`` processes at once.
+
+        The workers share the study through the storage alone (a database server; on several
+        machines each would run its share against the same URL): the storage numbers each trial,
+        and every worker's sampler sees the others' finished trials. Each worker samples with its
+        own seed, since workers with one seed would draw the same parameters. ``objective`` must
+        be picklable (a module-level function, or a ``functools.partial`` of one).
+        """
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        # Created once here rather than raced for by the workers. The seeds move on with the study:
+        # a later call with the same seeds would repeat the earlier calls' random draws.
+        seed = self.seed + len(self.study(name).trials)
+        fields = self.model_dump()  # a resource does not pickle; its fields do
+        shares = [n_trials // workers + (worker < n_trials % workers) for worker in range(workers)]
+        # Spawned, not forked: a fork would copy this process's open database connections.
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            done = [
+                pool.submit(_optimize, {**fields, "seed": seed + worker}, name, objective, share)
+                for worker, share in enumerate(shares)
+                if share
+            ]
+            for future in done:
+                future.result()  # a worker's error is this call's error
+
+
+def _optimize(fields: dict, name: str, objective: Callable, n_trials: int) -> None:
+    TuningStudies(**fields).study(name).optimize(objective, n_trials=n_trials)
+
+
+def trial_ledger(study) -> dict:
+    """What a study holds, to see that parallel workers neither lost nor duplicated a trial: the
+    trials by state, whether their numbers are exactly 0..n-1, and how many parameter sets differ."""
+    from collections import Counter
+
+    numbers = sorted(trial.number for trial in study.trials)
+    return {
+        "trials": len(numbers),
+        "numbers_are_0_to_n": numbers == list(range(len(numbers))),
+        "states": dict(Counter(trial.state.name for trial in study.trials)),
+        "distinct_params": len({tuple(sorted(trial.params.items())) for trial in study.trials}),
+    }
 
 
 class PromotionPolicy(dg.ConfigurableResource):

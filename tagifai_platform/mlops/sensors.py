@@ -19,7 +19,7 @@ def orphaned_mlflow_runs(
     rather than at failure events, so a run found dead before the daemon started is cleaned too.
     """
     registry = model_registry.registry
-    if not registry.database.exists():
+    if not registry.exists():
         return dg.SkipReason("No MLflow store yet.")
     experiment = registry.client.get_experiment_by_name(EXPERIMENT_NAME)
     if experiment is None:

@@ -12,6 +12,8 @@ from tagifai_platform.shared import DOCUMENTS, MLOPS, ModelRegistryResource
 from tagifai_platform.version import source_version
 
 STUDY_NAME = "tagifai"
+# Tuning and training share one pool; the instance gives it one slot (dagster.yaml `concurrency`).
+TRAINING_POOL = "training"
 
 
 class TuningConfig(dg.Config):
@@ -22,6 +24,7 @@ class TuningConfig(dg.Config):
     group_name=MLOPS,
     io_manager_key=DOCUMENTS,
     kinds={"optuna", "mlflow"},
+    pool=TRAINING_POOL,
     code_version=source_version("tagifai_platform.ml.tuning", "tagifai_platform.ml.model"),
 )
 def best_hyperparameters(
@@ -52,6 +55,7 @@ def best_hyperparameters(
     group_name=MLOPS,
     io_manager_key=DOCUMENTS,
     kinds={"sklearn", "mlflow"},
+    pool=TRAINING_POOL,
     code_version=source_version("tagifai_platform.ml.model", "tagifai_platform.mlops.steps"),
 )
 def challenger_model(

@@ -18,7 +18,6 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from tagifai_platform.registry import CHALLENGER, CHAMPION, ModelRegistry, ModelVersion
@@ -58,11 +57,9 @@ class ModelHolder:
     @classmethod
     def for_settings(cls, settings: Settings, on_swap: Callable[[Served], None] | None = None) -> ModelHolder:
         registry = ModelRegistry(settings.mlflow_tracking_uri, settings.mlflow_artifacts)
-        database = Path(settings.mlflow_tracking_uri.removeprefix("sqlite:///"))
 
         def find_alias(alias: str) -> ModelVersion | None:
-            # Asking MLflow first would create an empty store in a home nothing was trained in yet.
-            return registry.by_alias(alias) if database.exists() else None
+            return registry.by_alias(alias) if registry.exists() else None
 
         return cls(find_alias, registry.load, settings.serve_refresh_seconds, on_swap)
 

@@ -2,6 +2,7 @@
 
 import json
 import shutil
+from pathlib import Path
 
 from tagifai_platform.registry import CHALLENGER, ModelRegistry
 from tagifai_platform.settings import load_settings
@@ -39,7 +40,7 @@ def test_a_copied_home_keeps_working_once_the_original_is_deleted(trained_home, 
     settings = load_settings({"TAGIFAI_HOME": str(copy)})
     registry = ModelRegistry(settings.mlflow_tracking_uri, settings.mlflow_artifacts)
     assert registry.by_alias(CHALLENGER).version == 2
-    assert len(list((settings.mlflow_artifacts / "models").iterdir())) == 2, "the new model is in the copy"
+    assert len(list(Path(settings.mlflow_artifacts, "models").iterdir())) == 2, "the new model is in the copy"
     locations = recorded_locations(registry.database)
     assert not [place for place in locations if str(original) in place or str(root / "home") in place]
     assert sorted(path.name for path in tmp_path.iterdir()) == ["copy"], "nothing written where it came from"

@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -58,7 +59,7 @@ def test_every_trial_and_the_model_are_tracked_in_mlflow(first_run):
 
     client = mlflow.MlflowClient(tracking_uri=settings.mlflow_tracking_uri)
     experiment = client.get_experiment_by_name("tagifai")
-    assert experiment.artifact_location.startswith(settings.mlflow_artifacts.as_uri())
+    assert experiment.artifact_location.startswith(Path(settings.mlflow_artifacts).as_uri())
     runs = client.search_runs([experiment.experiment_id])
     parent = [
         run

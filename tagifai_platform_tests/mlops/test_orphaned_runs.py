@@ -25,7 +25,7 @@ def registry(tmp_path_factory):
     """One MLflow store for the module (creating one takes seconds); each test names its own runs."""
     settings = load_settings({"TAGIFAI_HOME": str(tmp_path_factory.mktemp("home"))})
     return ModelRegistryResource(
-        tracking_uri=settings.mlflow_tracking_uri, artifact_root=str(settings.mlflow_artifacts)
+        tracking_uri=settings.mlflow_tracking_uri, artifact_root=settings.mlflow_artifacts
     )
 
 
@@ -97,7 +97,7 @@ def test_the_sensor_asks_the_instance_which_dagster_runs_are_over(registry, tmp_
 
 def test_the_sensor_creates_no_store_in_a_fresh_home(settings, tmp_path):
     fresh = ModelRegistryResource(
-        tracking_uri=settings.mlflow_tracking_uri, artifact_root=str(settings.mlflow_artifacts)
+        tracking_uri=settings.mlflow_tracking_uri, artifact_root=settings.mlflow_artifacts
     )
     with dagster_instance(tmp_path / "dagster") as instance:
         context = dg.build_sensor_context(instance=instance, resources={"model_registry": fresh})

@@ -7,6 +7,7 @@ promotion or a rollback is visible in what the service answers, not only in the 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 import pytest
@@ -39,7 +40,7 @@ def model_home(tmp_path_factory, labeled, holdout) -> ModelHome:
     scores = evaluate(home.registry.load(home.registry.get(strong)), holdout)["overall"]
     home.registry.set_tags(strong, {HOLDOUT_METRICS_TAG: scores})
     home.registry.move_champion(strong, {"reason": "serving test fixture"})
-    assert settings.mlflow_artifacts.exists(), "model artifacts belong under the home, never ./mlruns"
+    assert Path(settings.mlflow_artifacts).exists(), "model artifacts belong under the home, never ./mlruns"
     return home
 
 
