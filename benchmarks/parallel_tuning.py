@@ -17,13 +17,13 @@ import time
 from functools import partial
 from pathlib import Path
 
+from benchmarks.dataops import DATASET_DIR
 from tagifai_platform import services
 from tagifai_platform.data.sources import read_projects, read_tags
 from tagifai_platform.data.transform import label_projects
 from tagifai_platform.ml.splits import split_dataset
 from tagifai_platform.ml.tuning import objective
 from tagifai_platform.mlops.resources import TuningStudies, trial_ledger
-from tagifai_platform_tests.conftest import DATASET_DIR
 
 
 def main() -> None:

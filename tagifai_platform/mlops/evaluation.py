@@ -49,17 +49,6 @@ def evaluation_metadata(evaluation: steps.Evaluation) -> dict:
     }
 
 
-def gate_policy(policy: PromotionPolicy) -> steps.GatePolicy:
-    return steps.GatePolicy(
-        policy.margin,
-        policy.slice_tolerance,
-        policy.quality_floor,
-        policy.non_inferiority_margin,
-        policy.confidence,
-        policy.resamples,
-    )
-
-
 @dg.multi_asset(
     group_name=MLOPS,
     outs={
@@ -91,7 +80,7 @@ def evaluate_challenger(
         challenger_model,
         holdout_projects,
         model_registry.registry,
-        gate_policy(policy),
+        policy,
         mlflow,
         reports.write,
         recent=training_dataset[training_dataset["split"] == RECENT_EVAL].drop(columns=["split"]),

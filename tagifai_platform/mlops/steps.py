@@ -113,16 +113,6 @@ def _floats(prefix: str, scores: dict[str, Any]) -> dict[str, float]:
     return {f"{prefix}_{key}": value for key, value in scores.items() if isinstance(value, float)}
 
 
-@dataclass(frozen=True)
-class GatePolicy:
-    margin: float
-    slice_tolerance: float
-    quality_floor: float
-    non_inferiority_margin: float
-    confidence: float
-    resamples: int
-
-
 GATE_SEED = 20240601  # the paired bootstrap is seeded, so a gate decision can be replayed
 
 
@@ -142,12 +132,15 @@ def evaluate_against_champion(
     challenger_record: dict[str, Any],
     holdout_projects: pd.DataFrame,
     registry: ModelRegistry,
-    policy: GatePolicy,
+    policy,
     mlflow,
     save_picture: Callable[[str, bytes], Path],
     recent: pd.DataFrame | None = None,
 ) -> Evaluation:
     """Score the challenger on the holdout, next to the champion on the same holdout, and decide.
+
+    ``policy`` has the gate's settings (``PromotionPolicy``: margins, slice tolerance, floor, the
+    bootstrap's confidence and resamples).
 
     The decision is paired: both models answer the same texts (the holdout and ``recent``), and the
     gain's bootstrap interval, not the difference of two scores, says whether the challenger is
