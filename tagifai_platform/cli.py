@@ -139,14 +139,19 @@ def rollback(args, settings: Settings) -> dict:
     with dg.DagsterInstance.get() as instance:
         result = job.execute_in_process(
             instance=instance,
-            run_config={"ops": {"champion_model": {"config": config}}},
+            run_config={
+                "ops": {"champion_model": {"config": config}},
+                # The run's own log is in the instance; the terminal gets the outcome only.
+                "loggers": {"console": {"config": {"log_level": "CRITICAL"}}},
+            },
             tags={"tagifai/requested_by": "tagifai rollback"},
             raise_on_error=False,
         )
     if not result.success:
         failure = result.failure_data_for_node("champion_model")
         reason = failure.error.message.strip() if failure and failure.error else "the run failed"
-        raise CliError(f"{reason.splitlines()[0]} (Dagster run {result.run_id})")
+        reason = reason.splitlines()[0].removeprefix(f"{dg.Failure.__module__}.Failure: ")
+        raise CliError(f"{reason} (Dagster run {result.run_id})")
     record = result.output_for_node("champion_model")
     return {"champion": record, "dagster_run_id": result.run_id}
 

@@ -259,10 +259,14 @@ def change_champion(
     if version is None:
         if action != "rollback":
             raise ChampionChangeRefused(f"To {action}, name the version.")
-        if promotion.get("action") == "rollback" or promotion.get("previous_version") is None:
+        if promotion.get("previous_version") is None:
             raise ChampionChangeRefused(
-                f"v{current.version} did not replace an earlier version by a promotion or a pin "
-                f"({promotion.get('action', 'no record')}): name the version to roll back to with --to."
+                f"v{current.version} is the first champion: there is no earlier one to go back to."
+            )
+        if promotion.get("action") == "rollback":
+            raise ChampionChangeRefused(
+                f"v{current.version} is itself a rollback (from v{promotion['previous_version']}), which "
+                "a second rollback would bring back: name the version to roll back to with --to."
             )
         version = int(promotion["previous_version"])
     try:
