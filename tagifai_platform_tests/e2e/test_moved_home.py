@@ -35,7 +35,10 @@ def test_a_copied_home_keeps_working_once_the_original_is_deleted(trained_home, 
         cwd=tmp_path,
         timeout=600,
     )
-    assert retrained.returncode == 0, retrained.stderr[-3000:]
+    # The same data trains the same model, which the paired gate refuses (an equal score is no gain);
+    # what matters here is that it was trained, logged and registered in the copy.
+    output = retrained.stdout + retrained.stderr
+    assert retrained.returncode == 0 or "learned from no data the champion lacks" in output, output[-3000:]
 
     settings = load_settings({"TAGIFAI_HOME": str(copy)})
     registry = ModelRegistry(settings.mlflow_tracking_uri, settings.mlflow_artifacts)
