@@ -51,7 +51,7 @@ def test_browser_sees_the_lineage_launches_end_to_end_and_reads_checks_and_metad
     shot(page, "1-asset-groups")
 
     page.goto(f"{url}/assets/training_dataset?view=lineage")
-    for neighbour in ("labeled_projects", "project_features", "challenger_model", "monitoring_report"):
+    for neighbour in ("labeled_projects", "holdout_projects", "project_features", "challenger_model"):
         page.get_by_text(neighbour, exact=True).first.wait_for()
     shot(page, "2-lineage")
 
