@@ -116,8 +116,8 @@ def register_model(settings: Settings, labeled, params=None, *, champion: bool =
 
     from tagifai_platform.ml.model import train_model
     from tagifai_platform.ml.splits import split_dataset
-    from tagifai_platform.monitoring.drift import build_reference
-    from tagifai_platform.registry import EXPERIMENT_NAME, ModelRegistry, log_model
+    from tagifai_platform.monitoring.baseline import fit_baseline
+    from tagifai_platform.registry import CALIBRATOR, EXPERIMENT_NAME, REFERENCE, ModelRegistry, log_model
 
     registry = ModelRegistry(settings.mlflow_tracking_uri, settings.mlflow_artifacts)
     experiment_id = registry.ensure_experiment(EXPERIMENT_NAME)
@@ -125,8 +125,9 @@ def register_model(settings: Settings, labeled, params=None, *, champion: bool =
     model = train_model(params, splits.train, splits.validation)
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     with mlflow.start_run(experiment_id=experiment_id, run_name="registered-by-test") as run:
-        reference = build_reference(splits.train, splits.test, model).to_dict()
-        info = log_model(model, splits.train, {"threshold": model.threshold}, reference)
+        baseline = fit_baseline(splits.train, params, model.threshold)
+        documents = {REFERENCE: baseline.reference.to_dict(), CALIBRATOR: baseline.calibrator.to_dict()}
+        info = log_model(model, splits.train, {"threshold": model.threshold}, documents)
     version = registry.register(info.model_uri, run.info.run_id, info.model_id, tags={"params": params or {}})
     if champion:
         registry.move_champion(version.version, {"action": "promote", "by": "test"})

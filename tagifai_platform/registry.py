@@ -205,9 +205,10 @@ class ModelRegistry:
         return TagClassifier.from_pipeline(loaded.pipeline, loaded.threshold, pyfunc.model_config["params"])
 
 
-# The documents every logged model carries: what monitoring compares its traffic with, and the
-# ids of the rows it learned from (what is "new" to it when it is retrained).
-REFERENCE, TRAINING_IDS = "monitoring_reference", "training_ids"
+# The documents every logged model carries: what monitoring compares its traffic with, how its
+# probabilities map to expected accuracy, and the ids of the rows it learned from (what is "new"
+# to it when it is retrained).
+REFERENCE, CALIBRATOR, TRAINING_IDS = "monitoring_reference", "calibrator", "training_ids"
 
 
 def document_path(model_id: str, name: str) -> str:
@@ -216,14 +217,14 @@ def document_path(model_id: str, name: str) -> str:
 
 
 def log_model(
-    model: TagClassifier, training_dataset: pd.DataFrame, metrics: dict[str, float], reference: dict
+    model: TagClassifier, training_dataset: pd.DataFrame, metrics: dict[str, float], baseline: dict[str, dict]
 ):
     """Log ``model`` to the active MLflow run, linked to its training data and ``metrics`` (e.g. its
     validation and test scores; :func:`log_metrics` adds the ones measured later).
 
-    The monitoring ``reference`` and the training set's ids travel with the model version, so that
-    whichever version serves (after a promotion or a rollback) is judged against, and retrained
-    from, what that version itself learned from.
+    The monitoring ``baseline`` (``{REFERENCE: ..., CALIBRATOR: ...}``) and the training set's ids
+    travel with the model version, so that whichever version serves (after a promotion or a
+    rollback) is judged against, and retrained from, what that version itself learned from.
 
     Returns MLflow's ``ModelInfo``; ``model_uri`` and ``model_id`` are what :meth:`register` takes.
     """
@@ -259,7 +260,7 @@ def log_model(
         dataset = mlflow.data.from_pandas(training_dataset, name="training_dataset", targets="tag")
         mlflow.log_input(dataset, context="training", model=LoggedModelInput(info.model_id))
     log_metrics(info.model_id, metrics)
-    documents = {REFERENCE: reference, TRAINING_IDS: training_dataset["id"].drop_duplicates().tolist()}
+    documents = {**baseline, TRAINING_IDS: training_dataset["id"].drop_duplicates().tolist()}
     for name, content in documents.items():
         mlflow.log_dict({"content": content}, document_path(info.model_id, name))
     return info

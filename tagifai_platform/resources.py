@@ -63,7 +63,12 @@ def build_resources(settings: Settings) -> dict:
         "records": StoredRecords(documents=str(settings.records_dir)),
         "predictions": PredictionLogReader(path=str(log_path(settings))),
         "monitoring": MonitoringPolicy(
-            window_hours=settings.monitoring_window_hours, min_window_size=settings.monitoring_min_window
+            window_hours=settings.monitoring_window_hours,
+            min_window_size=settings.monitoring_min_window,
+            min_labeled_rows=settings.min_live_labels,
+            label_delay_hours=settings.label_delay_hours,
+            estimated_f1_drop=settings.estimated_f1_drop,
+            drift_persistence=settings.drift_persistence,
         ),
         "decision_log": DecisionLog(path=str(settings.home / "policy" / "decisions.jsonl")),
         "labeling": LabelingDesk(base_dir=str(settings.home / "labeling")),

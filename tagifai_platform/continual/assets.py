@@ -6,14 +6,14 @@ not block anything (the report is the evidence), and a failure is what starts th
 
 import base64
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import dagster as dg
 import pandas as pd
 
 from tagifai_platform.continual.resources import MonitoringPolicy, PredictionLogReader
 from tagifai_platform.io_managers import WarehouseResource
-from tagifai_platform.registry import REFERENCE, ModelRegistry
+from tagifai_platform.registry import CALIBRATOR, REFERENCE, ModelRegistry
 from tagifai_platform.shared import DOCUMENTS, MONITORING, ModelRegistryResource, ReportStore, batches
 from tagifai_platform.version import source_version
 
@@ -21,6 +21,7 @@ CHECKED_FAMILIES = {
     "input_drift": "input",
     "prediction_drift": "prediction",
     "confidence_drift": "confidence",
+    "estimated_performance": "estimated_performance",
     "live_performance": "performance",
 }
 
@@ -35,6 +36,8 @@ def report_metadata(report, picture: bytes) -> dict:
         ),
         "live_f1": report.performance.f1,
         "labeled_rows": report.performance.labeled_rows,
+        "matured_rows": report.performance.matured_rows,
+        "estimate_error": report.performance.estimate_error,
         "drift_plots": dg.MetadataValue.md(f"![drift](data:image/png;base64,{image})"),
     }
     if report.input is not None:
@@ -44,6 +47,13 @@ def report_metadata(report, picture: bytes) -> dict:
             "reference_oov_rate": report.input.reference_oov_rate,
             "class_mix_js_distance": report.prediction.js_distance,
             "mean_confidence": report.confidence.mean_confidence,
+        }
+    if report.estimated is not None:
+        estimated = report.estimated
+        figures |= {
+            "estimated_f1": estimated.f1,
+            "estimated_f1_interval": dg.MetadataValue.json([estimated.low, estimated.high]),
+            "reference_estimated_f1": estimated.reference_f1,
         }
     return figures
 
@@ -73,24 +83,38 @@ def observe(
     monitoring: MonitoringPolicy,
     labeled_projects: pd.DataFrame,
 ) -> Observation:
-    """The champion's recent traffic against the reference logged with that version.
+    """The champion's recent traffic against the baseline logged with that version.
 
-    Live performance uses the true tags of served texts that have since arrived in labeled batches.
+    Live performance uses the true tags of served texts that have since arrived in labeled batches,
+    on requests one label delay older than the window (``MonitoringPolicy.since``); the label-free
+    estimate covers the window itself.
     """
     from tagifai_platform.monitoring.drift import Reference, monitor
+    from tagifai_platform.monitoring.estimation import Calibrator
 
-    reference = registry.document(registry.get(champion_version), REFERENCE)
-    if reference is None:
+    version = registry.get(champion_version)
+    reference, calibrator = registry.document(version, REFERENCE), registry.document(version, CALIBRATOR)
+    if reference is None or calibrator is None:
         raise dg.Failure(
-            f"v{champion_version} was registered without a monitoring reference (models logged before "
-            "references were kept): promote a model trained since, or roll back to one."
+            f"v{champion_version} was registered without its monitoring reference and calibrator (models "
+            "logged before they were kept): promote a model trained since, or roll back to one."
         )
     now = datetime.now(UTC)
-    window = predictions.read(since=now - timedelta(hours=monitoring.window_hours))
-    window = window[window["model_version"] == champion_version]
+    window_start, labels_start = monitoring.since(now)
+    served = predictions.read(since=labels_start)
+    served = served[served["model_version"] == champion_version]
+    window = served[served["logged_at"] >= window_start]
     labels = labeled_projects[["text", "tag"]].drop_duplicates(subset=["text"], keep="last")
     reference = Reference.from_dict(reference)
-    report = monitor(reference, window, monitoring.thresholds(), labels=labels)
+    report = monitor(
+        reference,
+        window,
+        monitoring.thresholds(),
+        labels=labels,
+        now=now,
+        labeled_window=served,
+        estimator=Calibrator.from_dict(calibrator).estimate,
+    )
     return Observation(champion_version, now, report, reference, window)
 
 
@@ -98,7 +122,9 @@ def observe(
     group_name=MONITORING,
     io_manager_key=DOCUMENTS,
     kinds={"scipy"},
-    code_version=source_version("tagifai_platform.monitoring.drift"),
+    code_version=source_version(
+        "tagifai_platform.monitoring.drift", "tagifai_platform.monitoring.estimation"
+    ),
 )
 def monitoring_report(
     context: dg.AssetExecutionContext,
@@ -110,8 +136,9 @@ def monitoring_report(
     reports: ReportStore,
     warehouse: WarehouseResource,
 ) -> dg.Output[dict]:
-    """Input, prediction and confidence drift and live performance of the serving version's traffic,
-    judged against that version's own reference (logged with it when it was trained)."""
+    """Input, prediction and confidence drift, the label-free performance estimate and live
+    performance of the serving version's traffic, judged against that version's own baseline
+    (logged with it when it was trained)."""
     from tagifai_platform.monitoring.drift import drift_plots
 
     observation = observe(

@@ -37,19 +37,32 @@ LABELING_BATCH = 50
 RUN_REQUEST = "run_request"
 
 
-def champion_context(registry: ModelRegistry, version: int, records: list[dict]) -> dict:
-    """The champion and its predecessor as the promotion log knows them (for the rollback rule)."""
+def champion_context(
+    registry: ModelRegistry, version: int, records: list[dict], instance: dg.DagsterInstance
+) -> dict:
+    """The champion and its predecessor as the promotion log knows them (for the rollback rule).
+
+    The predecessor's live F1 is the last one the engine measured while it served, with the labels
+    it stood on. A champion promoted by a ``retrain`` run was asked for because the traffic or the
+    labels had moved: its predecessor's live F1 from before is no baseline for it.
+    """
     champion = registry.get(version)
-    previous = (champion.promotion or {}).get("previous_version")
+    promotion = champion.promotion or {}
+    promoted_in = (
+        instance.get_run_by_id(promotion["dagster_run_id"]) if promotion.get("dagster_run_id") else None
+    )
+    previous = promotion.get("previous_version")
     previous_holdout = registry.get(previous).holdout_metrics if previous else None
-    live = [
-        r["live_f1"] for r in records if r["model_version"] == str(previous) and r.get("live_f1") is not None
-    ]
+    live = [r for r in records if r["model_version"] == str(previous) and r.get("live_f1") is not None]
     return {
         "version": str(champion.version),
         "previous_version": str(previous) if previous else None,
         "previous_holdout_f1": previous_holdout["f1"] if previous_holdout else None,
-        "previous_live_f1": live[-1] if live else None,
+        "previous_live_f1": live[-1]["live_f1"] if live else None,
+        "previous_live_labels": live[-1].get("live_labels") if live else None,
+        "after_drift_retrain": promotion.get("action") == "promote"
+        and promoted_in is not None
+        and promoted_in.job_name == "retrain",
     }
 
 
@@ -94,7 +107,7 @@ def monitoring(
     return {
         "report": report,
         "report_from": source,
-        "champion": champion_context(registry, champion, decision_log.records()),
+        "champion": champion_context(registry, champion, decision_log.records(), context.instance),
     }
 
 
@@ -116,7 +129,12 @@ def update_policy_engine(
         champion=ChampionContext(**observation["champion"]),
         settings=monitoring.policy(),
     )
-    record = {**decision.to_dict(), "live_f1": report.performance.f1, "dagster_run_id": context.run_id}
+    record = {
+        **decision.to_dict(),
+        "live_f1": report.performance.f1,
+        "live_labels": report.performance.labeled_rows,
+        "dagster_run_id": context.run_id,
+    }
     decision_log.append(record)
     context.log.info(f"Policy engine chose {decision.action}: {'; '.join(decision.reasons)}")
     yield dg.Output(
@@ -145,11 +163,10 @@ def inspect(
     reports: ReportStore,
 ) -> dict:
     """A report for a person, and the least confident recent predictions queued for annotation."""
-    from datetime import timedelta
-
     from tagifai_platform.monitoring.labeling import labeling_queue
 
-    window = predictions.read(since=datetime.now(UTC) - timedelta(hours=monitoring.window_hours))
+    window_start, _ = monitoring.since(datetime.now(UTC))
+    window = predictions.read(since=window_start)
     queue = labeling_queue(window, LABELING_BATCH, exclude_texts=labeling.out_for_labeling())
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     queue_path = labeling.send(queue, f"queue-{stamp}")

@@ -1,7 +1,7 @@
 """Resources of the continual-learning domain: the prediction log, thresholds, decisions, labeling."""
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -36,29 +36,40 @@ class PredictionLogReader(dg.ConfigurableResource):
 
 
 class MonitoringPolicy(dg.ConfigurableResource):
-    """The window watched, when a signal is an alert, and how the policy engine paces itself."""
+    """The window watched, what counts as evidence, and how long drift must last before it acts.
 
-    window_hours: float = 24.0
-    min_window_size: int = 50
-    min_live_f1: float = 0.75
-    improve_cooldown_hours: float = 24.0 * 7
-    rollback_cooldown_hours: float = 24.0 * 14
-    rollback_margin: float = 0.05
+    The values come from the settings; the rest of the thresholds and the cooldowns are the
+    defaults of ``MonitoringThresholds`` and ``PolicySettings``.
+    """
+
+    window_hours: float
+    min_window_size: int
+    min_labeled_rows: int
+    label_delay_hours: float
+    estimated_f1_drop: float
+    drift_persistence: int
+
+    def since(self, now: datetime) -> tuple[datetime, datetime]:
+        """Where the window starts, and where the requests whose labels count start: one label
+        delay earlier, so a window's worth of requests is old enough to have its labels."""
+        start = now - timedelta(hours=self.window_hours)
+        return start, start - timedelta(hours=self.label_delay_hours)
 
     # The monitoring core imports scipy and sklearn (seconds); every step process loads this module.
     def thresholds(self):
         from tagifai_platform.monitoring.drift import MonitoringThresholds
 
-        return MonitoringThresholds(min_window_size=self.min_window_size, min_live_f1=self.min_live_f1)
+        return MonitoringThresholds(
+            min_window_size=self.min_window_size,
+            min_labeled_rows=self.min_labeled_rows,
+            label_delay_hours=self.label_delay_hours,
+            estimated_f1_drop=self.estimated_f1_drop,
+        )
 
     def policy(self):
         from tagifai_platform.monitoring.policy import PolicySettings
 
-        return PolicySettings(
-            improve_cooldown=timedelta(hours=self.improve_cooldown_hours),
-            rollback_cooldown=timedelta(hours=self.rollback_cooldown_hours),
-            rollback_margin=self.rollback_margin,
-        )
+        return PolicySettings(drift_persistence=self.drift_persistence)
 
 
 class DecisionLog(dg.ConfigurableResource):

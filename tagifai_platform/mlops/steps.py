@@ -17,7 +17,15 @@ import pandas as pd
 from tagifai_platform.data.transform import label_holdout
 from tagifai_platform.ml.splits import Splits
 from tagifai_platform.mlops.tracking import data_fingerprint, log_trial, mlflow_step
-from tagifai_platform.registry import CHAMPION, HOLDOUT_METRICS_TAG, ModelRegistry, log_metrics, log_model
+from tagifai_platform.registry import (
+    CALIBRATOR,
+    CHAMPION,
+    HOLDOUT_METRICS_TAG,
+    REFERENCE,
+    ModelRegistry,
+    log_metrics,
+    log_model,
+)
 from tagifai_platform.version import code_version
 
 
@@ -59,20 +67,21 @@ def train_and_register(
 
     The test scores belong to the model fitted on the train split alone (the refitted one has
     seen the test rows); the frozen holdout, which no model ever sees, judges the refitted one.
-    So does the monitoring reference's confidence: the refitted model would be surer of the test
-    texts than of any text it will serve. ``lineage`` (the Dagster run, the training set's
-    version) is written on the registered version.
+    The monitoring baseline (reference and calibrator) comes from out-of-fold answers on the rows
+    it is refit on, for the same reason. ``lineage`` (the Dagster run, the training set's version)
+    is written on the registered version.
     """
     from tagifai_platform.ml.evaluation import evaluate
     from tagifai_platform.ml.model import refit, train_model
-    from tagifai_platform.monitoring.drift import build_reference
+    from tagifai_platform.monitoring.baseline import fit_baseline
 
     splits = Splits.of(training_dataset)
     candidate = train_model(params, splits.train, splits.validation)
     validation = evaluate(candidate, splits.validation)["overall"]
     test = evaluate(candidate, splits.test)
-    reference = build_reference(splits.train, splits.test, candidate)
-    model = refit(candidate, pd.concat(splits.as_dict().values(), ignore_index=True))
+    learned = pd.concat(splits.as_dict().values(), ignore_index=True)
+    model = refit(candidate, learned)
+    baseline = fit_baseline(learned, params, model.threshold)
     fingerprint = data_fingerprint(training_dataset)
     with mlflow_step(mlflow):
         mlflow.log_params({f"model.{key}": value for key, value in params.items()})
@@ -80,7 +89,7 @@ def train_and_register(
             model,
             training_dataset,
             {**_floats("validation", validation), **_floats("test", test["overall"])},
-            reference.to_dict(),
+            {REFERENCE: baseline.reference.to_dict(), CALIBRATOR: baseline.calibrator.to_dict()},
         )
         run_id = mlflow.active_run().info.run_id
     version = registry.register(

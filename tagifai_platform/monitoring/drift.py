@@ -33,7 +33,6 @@ from scipy import stats
 from scipy.spatial.distance import jensenshannon
 from sklearn.metrics import accuracy_score, f1_score
 
-from tagifai_platform.ml.model import TagClassifier, out_of_fold, predict
 from tagifai_platform.monitoring.estimation import EstimatedPerformance
 from tagifai_platform.settings import Settings
 
@@ -106,62 +105,6 @@ class Reference:
             confidences=tuple(float(value) for value in data["confidences"]),
             model_version=data.get("model_version"),
         )
-
-
-def build_reference(
-    train: pd.DataFrame, reference: pd.DataFrame, model: TagClassifier, *, model_version: str | None = None
-) -> Reference:
-    """The reference of ``model``, trained on ``train`` and scored on the held-out ``reference`` frame."""
-    vocabulary = sorted({token for text in train["text"] for token in tokenize(text)})
-    return Reference(
-        text_lengths=tuple(int(length) for length in train["text"].str.len()),
-        vocabulary=tuple(vocabulary),
-        oov_rate=oov_rate(reference["text"], frozenset(vocabulary)),
-        class_mix=class_mix(train["tag"]),
-        confidences=tuple(confidence_of(row) for row in predict(model, reference["text"])),
-        model_version=model_version,
-    )
-
-
-def honest_reference(
-    labeled: pd.DataFrame,
-    params: Mapping[str, Any] | None,
-    threshold: float,
-    *,
-    folds: int = 5,
-    seed: int = 0,
-    model_version: str | None = None,
-) -> tuple[Reference, pd.DataFrame]:
-    """The reference of a model refit on every row of ``labeled``, from rows it was not fitted on.
-
-    A served model is refit on all labeled projects, so any split scored with it is training
-    data: its confidences there (0.93 on average) are far above what it shows on new traffic
-    (0.83), and normal windows raise confidence alarms. Here each row's confidence, predicted tag
-    and out-of-vocabulary rate come from a model with the same ``params`` and ``threshold`` fitted
-    on the other folds (``folds``-fold, stratified, seeded). Lengths and vocabulary are those of
-    ``labeled``, what the served model learned from. Also returns the out-of-fold frame (``text``,
-    ``tag``, ``predicted``, one column per class of probabilities): the calibration data of
-    :func:`~tagifai_platform.monitoring.estimation.fit_calibrator`.
-    """
-    oof = out_of_fold(params, threshold, labeled, folds=folds, seed=seed)
-    classes = [column for column in oof.columns if column not in ("text", "tag", "predicted", "fold")]
-    unknown = unknown_tokens = 0
-    for _, held in oof.groupby("fold"):
-        fitted_on = oof.loc[~oof.index.isin(held.index), "text"]
-        seen = frozenset(token for text in fitted_on for token in tokenize(text))
-        tokens = [token for text in held["text"] for token in tokenize(text)]
-        unknown += sum(token not in seen for token in tokens)
-        unknown_tokens += len(tokens)
-    vocabulary = sorted({token for text in labeled["text"] for token in tokenize(text)})
-    reference = Reference(
-        text_lengths=tuple(int(length) for length in labeled["text"].str.len()),
-        vocabulary=tuple(vocabulary),
-        oov_rate=unknown / unknown_tokens if unknown_tokens else 0.0,
-        class_mix=class_mix(oof["predicted"]),
-        confidences=tuple(float(value) for value in oof[classes].max(axis=1)),
-        model_version=model_version,
-    )
-    return reference, oof
 
 
 @dataclass(frozen=True)

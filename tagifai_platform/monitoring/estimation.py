@@ -8,7 +8,7 @@ single label. That is NannyML's CBPE; this module is a small version of it for t
 
 Raw probabilities of a TF-IDF linear model are not calibrated, so each class's probability is
 mapped through a curve fitted on labeled data the served model was not fitted on (the out-of-fold
-answers of :func:`~tagifai_platform.monitoring.drift.honest_reference`): isotonic regression, or a
+answers of :func:`~tagifai_platform.monitoring.baseline.honest_reference`): isotonic regression, or a
 sigmoid (Platt) for small data, both from scikit-learn, then rows renormalized. The interval comes
 from simulating the window's true tags from the calibrated distributions (seeded): how far the
 realised F1 of *this* window may land from its expectation. It assumes the calibration still holds,
@@ -161,7 +161,7 @@ def fit_calibrator(
 
 
 def calibrator_from_out_of_fold(oof: pd.DataFrame, **options) -> Calibrator:
-    """:func:`fit_calibrator` on the out-of-fold frame of ``drift.honest_reference``."""
+    """:func:`fit_calibrator` on the out-of-fold frame of ``baseline.honest_reference``."""
     classes = [column for column in oof.columns if column not in ("text", "tag", "predicted", "fold")]
     return fit_calibrator(oof[classes].to_numpy(), oof["tag"], oof["predicted"], classes, **options)
 

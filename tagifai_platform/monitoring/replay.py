@@ -35,14 +35,13 @@ from tagifai_platform.ml.evaluation import evaluate
 from tagifai_platform.ml.gate import compare_models, decide_promotion
 from tagifai_platform.ml.model import DEFAULT_PARAMS, TagClassifier, predict, refit, train_model
 from tagifai_platform.ml.splits import split_dataset
+from tagifai_platform.monitoring.baseline import fit_baseline
 from tagifai_platform.monitoring.drift import (
     WINDOW_COLUMNS,
     MonitoringThresholds,
     confidence_of,
-    honest_reference,
     monitor,
 )
-from tagifai_platform.monitoring.estimation import calibrator_from_out_of_fold
 from tagifai_platform.monitoring.labeling import annotation_id
 from tagifai_platform.monitoring.policy import (
     Action,
@@ -144,12 +143,16 @@ class World:
         if model is None:
             parts = split_dataset(training, seed=self.config.seed)
             model = refit(train_model(DEFAULT_PARAMS, parts.train, parts.validation), training)
-        reference, oof = honest_reference(
-            training, model.params, model.threshold, folds=self.config.folds, seed=self.config.seed
+        baseline = fit_baseline(
+            training,
+            model.params,
+            model.threshold,
+            folds=self.config.folds,
+            seed=self.config.seed,
+            samples=self.config.estimate_samples,
         )
-        calibrator = calibrator_from_out_of_fold(oof, samples=self.config.estimate_samples)
         holdout_f1 = evaluate(model, self.holdout)["overall"]["f1"]
-        return Version(number, model, training, reference, calibrator, holdout_f1, previous)
+        return Version(number, model, training, baseline.reference, baseline.calibrator, holdout_f1, previous)
 
     def worse(self, number: str, previous: str) -> Version:
         """A model trained on labels half scrambled: what a bad promotion puts in service."""

@@ -12,12 +12,24 @@ from tagifai_platform_tests.conftest import dagster_instance
 FEW_TRIALS = {"ops": {"best_hyperparameters": {"config": {"n_trials": 2}}}}
 
 
+def home_settings(root, dataset_dir, **env):
+    """A home whose labels count as soon as they exist: the service logs requests at the real time,
+    so a test cannot wait out a label delay (``TAGIFAI_LABEL_DELAY_HOURS`` is tested on its own)."""
+    return load_settings(
+        {
+            "TAGIFAI_HOME": str(root / "home"),
+            "TAGIFAI_SOURCE": str(dataset_dir),
+            "TAGIFAI_TUNING_TRIALS": "2",
+            "TAGIFAI_LABEL_DELAY_HOURS": "0",
+            **env,
+        }
+    )
+
+
 @contextmanager
 def trained_home(root, dataset_dir):
     """Settings and a Dagster instance on which the end-to-end job has promoted a first champion."""
-    settings = load_settings(
-        {"TAGIFAI_HOME": str(root / "home"), "TAGIFAI_SOURCE": str(dataset_dir), "TAGIFAI_TUNING_TRIALS": "2"}
-    )
+    settings = home_settings(root, dataset_dir)
     with dagster_instance(root / "dagster") as instance:
         job = build_definitions(settings).resolve_job_def("end_to_end")
         assert job.execute_in_process(instance=instance, run_config=FEW_TRIALS).success

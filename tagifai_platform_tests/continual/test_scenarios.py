@@ -20,7 +20,13 @@ from tagifai_platform.ml.model import predict
 from tagifai_platform.monitoring.simulate import in_distribution_texts, shifted_texts
 from tagifai_platform.registry import CHAMPION, TRAINING_IDS, ModelRegistry
 from tagifai_platform.serving.prediction_log import PredictionLog, log_path, read_predictions
-from tagifai_platform_tests.continual.conftest import chosen_branch, run_job, send, trained_home
+from tagifai_platform_tests.continual.conftest import (
+    chosen_branch,
+    home_settings,
+    run_job,
+    send,
+    trained_home,
+)
 from tagifai_platform_tests.e2e.conftest import run
 
 FEW_TRIALS = {"best_hyperparameters": {"config": {"n_trials": 2}}}
@@ -182,8 +188,13 @@ def test_a_worse_champion_is_rolled_back_by_the_engine_and_by_hand(
         service = Service.start(settings, tmp_path)
         try:
             assert_the_catalog_is_true_for_a_pin(settings, instance, weak)
-            # Projects whose true tags are known: live performance can be measured.
+            # Projects whose true tags are known: live performance can be measured, once their labels
+            # had time to arrive. Under a 48 h label delay, requests just served count none yet.
             send(service.url, in_distribution_texts(labeled, 120, seed=5))
+            waiting = home_settings(settings.home.parent, dataset_dir, TAGIFAI_LABEL_DELAY_HOURS="48")
+            early = run_job(waiting, instance, "monitor").output_for_node("monitoring_report")["report"]
+            assert early["performance"]["labeled_rows"] == early["performance"]["matured_rows"] == 0
+            assert early["window_size"] == 120 and "performance" not in {a["family"] for a in early["alerts"]}
             monitored = run_job(settings, instance, "monitor")
             report = monitored.output_for_node("monitoring_report")["report"]
             assert report["performance"]["labeled_rows"] >= 100 and report["model_versions"] == {

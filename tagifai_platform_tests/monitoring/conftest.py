@@ -1,4 +1,4 @@
-"""One model trained on the real data for the whole folder, its reference, and the real holdout."""
+"""One model trained on the real data for the whole folder, its baseline, and the real holdout."""
 
 from datetime import UTC, datetime
 
@@ -6,7 +6,7 @@ import pytest
 
 from tagifai_platform.ml.model import train_model
 from tagifai_platform.ml.splits import split_dataset
-from tagifai_platform.monitoring.drift import build_reference
+from tagifai_platform.monitoring.baseline import fit_baseline
 
 T0 = datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
 
@@ -22,5 +22,11 @@ def model(splits):
 
 
 @pytest.fixture(scope="session")
-def reference(splits, model):
-    return build_reference(splits.train, splits.test, model, model_version="1")
+def baseline(splits, model):
+    """What the pipeline logs with a model: out-of-fold answers on the rows it learned from."""
+    return fit_baseline(splits.train, None, model.threshold)
+
+
+@pytest.fixture(scope="session")
+def reference(baseline):
+    return baseline.reference

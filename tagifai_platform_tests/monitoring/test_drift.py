@@ -36,9 +36,9 @@ def shifted(model):
     return prediction_rows(model, shifted_texts(60, seed=0), "1", T0)
 
 
-def test_reference_describes_training_and_held_out_texts(reference, splits):
+def test_reference_describes_training_texts_and_answers_on_texts_not_fitted_on(reference, splits):
     assert len(reference.text_lengths) == len(splits.train)
-    assert len(reference.confidences) == len(splits.test)
+    assert len(reference.confidences) == len(splits.train)
     assert set(reference.class_mix) == {CV, NLP, MLOPS, OTHER}
     assert sum(reference.class_mix.values()) == pytest.approx(1.0)
     assert "segmentation" in reference.vocabulary_set

@@ -1,6 +1,7 @@
 """Label-free performance estimation, the honest reference, and live performance under label delay."""
 
 import json
+from dataclasses import replace
 from datetime import timedelta
 
 import numpy as np
@@ -8,7 +9,8 @@ import pytest
 from sklearn.metrics import f1_score
 
 from tagifai_platform.ml.model import DEFAULT_PARAMS, predict, refit, train_model
-from tagifai_platform.monitoring.drift import build_reference, honest_reference, monitor
+from tagifai_platform.monitoring.baseline import honest_reference
+from tagifai_platform.monitoring.drift import confidence_of, monitor
 from tagifai_platform.monitoring.estimation import (
     Calibrator,
     calibrator_from_out_of_fold,
@@ -78,8 +80,9 @@ def test_normal_traffic_raises_confidence_alarms_only_against_a_refit_reference(
     served, honest, splits, holdout
 ):
     """Reproduced: the test split the served model was refit on made one window in three alarm."""
-    refit_reference = build_reference(splits.train, splits.test, served)
     reference, _ = honest
+    refit_answers = predict(served, splits.test["text"])
+    refit_reference = replace(reference, confidences=tuple(confidence_of(row) for row in refit_answers))
     assert np.mean(refit_reference.confidences) > np.mean(reference.confidences) + 0.05
     rows = logged(served, holdout["text"])
     rng = np.random.default_rng(0)
