@@ -5,6 +5,7 @@ import dagster as dg
 from tagifai_platform.continual.assets import monitoring_report, monitoring_thresholds
 from tagifai_platform.continual.policy_engine import policy_engine
 from tagifai_platform.continual.triggers import (
+    failed_actions,
     monitoring_alerts,
     monitoring_job,
     monitoring_schedule,
@@ -18,5 +19,5 @@ defs = dg.Definitions(
     asset_checks=[monitoring_thresholds],
     jobs=[monitoring_job, policy_engine, retrain_job, set_champion_job],
     schedules=[monitoring_schedule],
-    sensors=[monitoring_alerts, policy_actions],
+    sensors=[monitoring_alerts, policy_actions, failed_actions],
 )

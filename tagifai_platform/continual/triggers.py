@@ -1,5 +1,6 @@
 """The loop's triggers: a schedule runs monitoring; a failed monitoring check starts the policy
-engine; the engine's request to retrain or roll back starts a run of the model's assets.
+engine; the engine's request to retrain or roll back starts a run of the model's assets; a request
+whose run failed is marked failed in the decision log.
 
 The retrain and set_champion jobs select the model's assets by key: they are the MLOps domain's
 assets, run with the configuration the policy engine (or a person) gives.
@@ -9,6 +10,11 @@ import dagster as dg
 
 from tagifai_platform.continual.assets import monitoring_report
 from tagifai_platform.continual.policy_engine import RUN_REQUEST, policy_engine
+from tagifai_platform.continual.resources import DecisionLog
+
+DECIDED_IN = "tagifai/decided_in"
+# The gate's blocking check: a retraining it refused was carried out, and spends the cooldown.
+GATE_CHECK = "challenger_beats_champion"
 
 monitoring_job = dg.define_asset_job(
     "monitor",
@@ -102,5 +108,38 @@ def policy_actions(context: dg.RunStatusSensorContext):
         run_key=run_id,
         job_name=request["job"],
         run_config=request["run_config"],
-        tags={"tagifai/decided_in": run_id},
+        tags={DECIDED_IN: run_id},
     )
+
+
+@dg.run_failure_sensor(
+    monitored_jobs=[retrain_job, set_champion_job],
+    default_status=dg.DefaultSensorStatus.RUNNING,
+)
+def failed_actions(context: dg.RunFailureSensorContext, decision_log: DecisionLog):
+    """Record that the retraining or rollback a decision asked for failed, so it spends no cooldown.
+
+    An annotated file that could not be read, nothing new to learn from, a crash: the next
+    alerting window may ask again. A challenger the gate refused is not a failure of the action
+    (the retraining was done, and found nothing better), so that one keeps its cooldown.
+    """
+    from tagifai_platform.monitoring.policy import FAILED  # scipy and sklearn: not at every load
+
+    run = context.dagster_run
+    decided_in = run.tags.get(DECIDED_IN)
+    if decided_in is None:
+        return dg.SkipReason(f"Run {run.run_id} was not asked for by the policy engine.")
+    checks = context.instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
+    if any(event.dagster_event.event_specific_data.check_name == GATE_CHECK for event in checks):
+        return dg.SkipReason(f"Run {run.run_id} retrained and the gate judged the challenger.")
+    records = decision_log.records()
+    if any(r.get("failed_run") == run.run_id for r in records):
+        return dg.SkipReason(f"Run {run.run_id} is already recorded as failed.")
+    decided = [r for r in records if r.get("dagster_run_id") == decided_in and r.get("outcome") is None]
+    if not decided:
+        return dg.SkipReason(f"No decision of run {decided_in} in the decision log.")
+    decision_log.append(
+        {**decided[-1], "outcome": FAILED, "failed_run": run.run_id, "failure": context.failure_event.message}
+    )
+    context.log.info(f"The {decided[-1]['action']} decided in run {decided_in} failed in run {run.run_id}.")
+    return None
