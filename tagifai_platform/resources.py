@@ -71,7 +71,9 @@ def build_resources(settings: Settings) -> dict:
             drift_persistence=settings.drift_persistence,
         ),
         "decision_log": DecisionLog(path=str(settings.home / "policy" / "decisions.jsonl")),
-        "labeling": LabelingDesk(base_dir=str(settings.home / "labeling")),
+        "labeling": LabelingDesk(
+            base_dir=str(settings.home / "labeling"), min_new_labels=settings.min_new_labels
+        ),
         "mlflow": mlflow_run.configured(
             {"experiment_name": EXPERIMENT_NAME, "mlflow_tracking_uri": settings.mlflow_tracking_uri}
         ),

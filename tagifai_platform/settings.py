@@ -57,6 +57,7 @@ class Settings:
     label_delay_hours: float = 48.0
     drift_persistence: int = 2
     estimated_f1_drop: float = 0.05
+    min_new_labels: int = 150
     serve_refresh_seconds: float = 2.0
     serve_workers: int = len(os.sched_getaffinity(0))
     serve_max_texts: int = 1000
@@ -153,6 +154,7 @@ NUMBERS = {
     "TAGIFAI_LABEL_DELAY_HOURS": ("label_delay_hours", float, 0.0),
     "TAGIFAI_DRIFT_PERSISTENCE": ("drift_persistence", int, 1),
     "TAGIFAI_ESTIMATED_F1_DROP": ("estimated_f1_drop", float, 0.0),
+    "TAGIFAI_MIN_NEW_LABELS": ("min_new_labels", int, 1),
     "TAGIFAI_SERVE_REFRESH_SECONDS": ("serve_refresh_seconds", float, 0.1),
     "TAGIFAI_SERVE_WORKERS": ("serve_workers", int, 1),
     "TAGIFAI_SERVE_MAX_TEXTS": ("serve_max_texts", int, 1),

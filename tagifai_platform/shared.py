@@ -86,10 +86,12 @@ class LabelingDesk(dg.ConfigurableResource):
     """Where low-confidence requests go out for annotation and annotated files come back.
 
     Annotators fill the ``tag`` column of a queue file and drop it into ``annotated/``; the
-    training set of a retraining reads them back.
+    training set of a retraining reads them back, and goes ahead once ``min_new_labels`` rows
+    (annotations and labeled batches) are new to the champion.
     """
 
     base_dir: str
+    min_new_labels: int
 
     def send(self, queue: pd.DataFrame, name: str) -> Path:
         path = Path(self.base_dir, "queue", f"{name}.csv")

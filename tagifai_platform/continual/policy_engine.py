@@ -207,7 +207,13 @@ def improve(context: dg.OpExecutionContext, decision: dict) -> dg.Output[dict]:
         "retrain",
         {
             "ops": {
-                "training_dataset": {"config": {"retraining": True, "reasons": reasons}},
+                "training_dataset": {
+                    "config": {
+                        "retraining": True,
+                        "reasons": reasons,
+                        "changed_since": decision.get("changed_since"),
+                    }
+                },
                 "champion_model": {"config": {"reasons": reasons}},
             }
         },

@@ -96,6 +96,8 @@ class TrainingSetConfig(dg.Config):
 
     retraining: bool = False
     reasons: list[str] = []
+    # Where the drift a retraining reacts to began: it waits for labels of requests since then.
+    changed_since: str | None = None
 
 
 RETRAINING_SEED = 4321
@@ -139,6 +141,8 @@ def training_dataset(
             labeling.annotated(),
             label_holdout(holdout_projects),
             model_registry.registry,
+            min_new_labels=labeling.min_new_labels,
+            changed_since=config.changed_since,
         )
         details["reasons"] = dg.MetadataValue.md("\n".join(f"- {reason}" for reason in config.reasons))
     else:
@@ -174,7 +178,13 @@ def point_in_time(union: pd.DataFrame, store) -> tuple[pd.DataFrame, dict]:
 
 
 def composed_for_retraining(
-    union: pd.DataFrame, annotated: pd.DataFrame, holdout: pd.DataFrame, registry: ModelRegistry
+    union: pd.DataFrame,
+    annotated: pd.DataFrame,
+    holdout: pd.DataFrame,
+    registry: ModelRegistry,
+    *,
+    min_new_labels: int,
+    changed_since: str | None,
 ) -> tuple[pd.DataFrame, dict]:
     """Everything labeled so far, split by what the champion learned from (``previous``) and not.
 
@@ -192,7 +202,12 @@ def composed_for_retraining(
     seen = known["id"].isin(trained_on)
     try:
         dataset, composition = compose_and_split(
-            known[seen], known[~seen], seed=RETRAINING_SEED, holdout=holdout
+            known[seen],
+            known[~seen],
+            seed=RETRAINING_SEED,
+            holdout=holdout,
+            min_added=min_new_labels,
+            changed_since=changed_since,
         )
     except NothingNewError as error:
         raise dg.Failure(f"No retraining: {error}. The champion stays as it is.") from error

@@ -23,7 +23,10 @@ rule is a unit test and the orchestrator only has to act on the answer. The rule
    and the labels decide (rollback).
 5. An ``improve`` within ``improve_cooldown`` turns into ``inspect``: retraining takes a while to
    land and one drift episode must not start a retraining storm. An improve whose retraining
-   failed (``outcome="failed"``, e.g. an annotated file that could not be read) spent nothing.
+   failed (``outcome="failed"``, e.g. an annotated file that could not be read, or too few labels
+   yet) spent nothing. An improve names where the drift began (``changed_since``, the start of the
+   first window of the drifting run): a retraining is only worth its cooldown once the changed
+   traffic has labels to learn from, which the retraining set checks.
 6. Any other alert (or a rollback held back) -> ``inspect``: a human looks. Otherwise ``continue``.
 
 Hysteresis counts the decisions in ``history``, so the engine must decide on *every* monitoring
@@ -83,8 +86,10 @@ class PolicySettings:
 class PolicyDecision:
     """A decision, also the unit of ``history``; ``target_version`` is set for a rollback only.
 
-    ``drift_families`` (the window's drift alerts) and ``window_end`` are what hysteresis counts;
-    ``outcome`` is set afterwards to ``"failed"`` when the action could not be carried out.
+    ``drift_families`` (the window's drift alerts) and ``window_start``/``window_end`` are what
+    hysteresis counts; ``changed_since`` (an improve's) is where the drift it reacts to began, so the
+    retraining can wait for labels of the changed traffic. ``outcome`` is set afterwards to
+    ``"failed"`` when the action could not be carried out.
     """
 
     action: Action
@@ -93,7 +98,9 @@ class PolicyDecision:
     model_version: str | None = None
     target_version: str | None = None
     drift_families: tuple[str, ...] = ()
+    window_start: str | None = None
     window_end: str | None = None
+    changed_since: str | None = None
     outcome: str | None = None
 
     @property
@@ -108,7 +115,9 @@ class PolicyDecision:
             "model_version": self.model_version,
             "target_version": self.target_version,
             "drift_families": list(self.drift_families),
+            "window_start": self.window_start,
             "window_end": self.window_end,
+            "changed_since": self.changed_since,
             "outcome": self.outcome,
         }
 
@@ -121,7 +130,9 @@ class PolicyDecision:
             model_version=data.get("model_version"),
             target_version=data.get("target_version"),
             drift_families=tuple(data.get("drift_families") or ()),
+            window_start=data.get("window_start"),
             window_end=data.get("window_end"),
+            changed_since=data.get("changed_since"),
             outcome=data.get("outcome"),
         )
 
@@ -195,20 +206,21 @@ def rollback_reason(
     )
 
 
-def drift_streak(
+def drift_run(
     report: MonitoringReport,
     history: Sequence[PolicyDecision],
     qualifies: Callable[[set[str]], bool] = bool,
-) -> int:
-    """How many consecutive windows, ending with ``report``'s, had drift alerts that ``qualifies``.
+) -> list[str | None]:
+    """The starts of the consecutive windows, ending with ``report``'s, whose drift alerts
+    ``qualifies``, latest first.
 
     Earlier decisions on the same window (``window_end``) are skipped, not counted twice. A new
-    champion does not restart the count: persistence is a property of the traffic, and the
+    champion does not restart the run: persistence is a property of the traffic, and the
     improve cooldown already keeps a fresh retrain from being retrained at once.
     """
     if not qualifies(report.alert_families - {PERFORMANCE}):
-        return 0
-    streak = 1
+        return []
+    starts = [report.window_start]
     seen = {report.window_end}
     for entry in sorted(history, key=lambda entry: entry.at, reverse=True):
         if entry.window_end is not None and entry.window_end in seen:
@@ -216,8 +228,8 @@ def drift_streak(
         if not qualifies(set(entry.drift_families)):
             break
         seen.add(entry.window_end)
-        streak += 1
-    return streak
+        starts.append(entry.window_start)
+    return starts
 
 
 def decide(
@@ -232,7 +244,9 @@ def decide(
     settings = settings or PolicySettings()
     drifting = report.alert_families - {PERFORMANCE}
 
-    def decision(action: Action, reasons: Iterable[str], target: str | None = None) -> PolicyDecision:
+    def decision(
+        action: Action, reasons: Iterable[str], target: str | None = None, changed_since: str | None = None
+    ) -> PolicyDecision:
         return PolicyDecision(
             action,
             now,
@@ -240,7 +254,9 @@ def decide(
             str(champion.version),
             target,
             drift_families=tuple(sorted(drifting)) if report.enough_data else (),
+            window_start=report.window_start,
             window_end=report.window_end,
+            changed_since=changed_since,
         )
 
     if not report.enough_data:
@@ -260,8 +276,9 @@ def decide(
         return INPUT in families and len(families) >= settings.strong_drift_families
 
     needed = settings.drift_persistence
-    streak = drift_streak(report, history)
-    strong_streak = drift_streak(report, history, strong)
+    drifted = drift_run(report, history)
+    streak = len(drifted)
+    strong_streak = len(drift_run(report, history, strong))
     underperforming = PERFORMANCE in report.alert_families
     persistent_strong = strong_streak >= needed
     if persistent_strong:
@@ -272,7 +289,8 @@ def decide(
     if underperforming or persistent_strong:
         earlier = last_within(history, Action.IMPROVE, now=now, cooldown=settings.improve_cooldown)
         if earlier is None:
-            return decision(Action.IMPROVE, reasons)
+            began = next((start for start in reversed(drifted) if start is not None), None)
+            return decision(Action.IMPROVE, reasons, changed_since=began)
         reasons.append(
             f"retraining was already decided at {earlier.at:%Y-%m-%d %H:%M}, within the"
             f" {settings.improve_cooldown} cooldown"

@@ -51,6 +51,7 @@ from tagifai_platform.monitoring.policy import (
     decide,
 )
 from tagifai_platform.monitoring.retraining import NothingNewError, compose_and_split
+from tagifai_platform.settings import Settings
 
 T0 = datetime(2025, 1, 6, tzinfo=UTC)
 NO_SHIFT: Callable[[int], float] = lambda window: 0.0  # noqa: E731
@@ -122,6 +123,7 @@ class ReplayConfig:
     folds: int = 5
     estimate_samples: int = 500
     gate_resamples: int = 1000
+    min_new_labels: int = Settings.min_new_labels
     seed: int = 0
     thresholds: MonitoringThresholds = field(default_factory=MonitoringThresholds)
     policy: PolicySettings = field(default_factory=PolicySettings)
@@ -284,7 +286,7 @@ def run_scenario(world: World, scenario: Scenario, *, naive_labels: bool = False
             restored = {**target.__dict__, "previous": champion.number, "after_drift_retrain": False}
             versions[target.number] = champion = Version(**restored)
         elif decision.action == Action.IMPROVE:
-            outcome = retrain(world, versions, champion, arrived, now)
+            outcome = retrain(world, versions, champion, arrived, decision.changed_since)
             if outcome["promoted"]:
                 champion = versions[outcome["version"]]
                 champion.after_drift_retrain = True
@@ -308,7 +310,9 @@ def run_scenario(world: World, scenario: Scenario, *, naive_labels: bool = False
     return {**summarize(scenario, timeline, config), "timeline": timeline}
 
 
-def retrain(world: World, versions: dict, champion: Version, arrived: pd.DataFrame, now: datetime) -> dict:
+def retrain(
+    world: World, versions: dict, champion: Version, arrived: pd.DataFrame, changed_since: str | None
+) -> dict:
     """Compose, train and gate a challenger on the labels arrived so far, as ``policy_engine`` does."""
     config = world.config
     new = pd.DataFrame(
@@ -323,7 +327,12 @@ def retrain(world: World, versions: dict, champion: Version, arrived: pd.DataFra
     ).drop_duplicates(subset=["text"], keep="last")
     try:
         stored, composition = compose_and_split(
-            champion.training, new, holdout=world.holdout, seed=config.seed
+            champion.training,
+            new,
+            holdout=world.holdout,
+            seed=config.seed,
+            min_added=config.min_new_labels,
+            changed_since=changed_since,
         )
     except NothingNewError as error:
         return {"promoted": False, "failed": True, "why": str(error)}
@@ -382,7 +391,11 @@ def summarize(scenario: Scenario, timeline: list[dict], config: ReplayConfig) ->
     def mean_f1(entries: list[dict]) -> float | None:
         return round(float(np.mean([entry["oracle_f1"] for entry in entries])), 4) if entries else None
 
-    improve_times = [entry["window"] for entry in timeline if entry["action"] == "improve"]
+    improve_times = [
+        entry["window"]
+        for entry in timeline
+        if entry["action"] == "improve" and not (entry["retrain"] or {}).get("failed")
+    ]
     cooldown_windows = config.policy.improve_cooldown / config.window
     served = [entry["served_by"] for entry in timeline]
     order = [version for i, version in enumerate(served) if i == 0 or served[i - 1] != version]

@@ -3,9 +3,11 @@
 Old rows stay (dropping them makes the model forget classes that are quiet this month), new ones
 win where they relabel the same id, and whatever would mislead the model or the evaluation is
 removed: texts labeled two ways, repeats, and anything in the frozen holdout (by id or by text: an
-annotated request carrying a holdout project's text is that project under another id). The most recent new
-rows are set aside as a ``recent_eval`` slice, because a retrain prompted by drift must be shown
-to work on the drifted traffic, which the holdout predates.
+annotated request carrying a holdout project's text is that project under another id). Part of the
+recent new rows is set aside as a ``recent_eval`` slice, because a retrain prompted by drift must be
+shown to work on the drifted traffic, which the holdout predates. When the drift's start is known,
+that part is a random share of the rows since then, not the newest rows: those may be all the
+labels of the changed traffic there are, and a model that never trains on them cannot learn it.
 
 ``previous`` is what the champion learned from: its own composed set when it was retrained (the
 ``recent_eval`` rows held out then are old news now and are trained on). A "new" row with the same
@@ -21,6 +23,7 @@ belong in training only, which ``assign_splits`` enforces.
 from __future__ import annotations
 
 import math
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -77,14 +80,16 @@ def compose_retraining_dataset(
     rebalance: bool = True,
     augment: bool = False,
     recent_fraction: float = 0.2,
+    recent_since: pd.Timestamp | None = None,
     balance_ratio: float = 0.5,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The retraining data set (``DATASET_COLUMNS``) and a report counting every step.
 
     ``source`` says whether a row was ``previous`` or ``new``, ``origin`` whether it is an
     ``original``, ``upsampled`` or ``augmented`` row, and ``split_hint`` is ``recent_eval`` for
-    the most recent ``recent_fraction`` of the new rows (by ``created_on``), which are never
-    copied nor perturbed. Deduplication keeps a new row over a previous one, then the latest.
+    ``recent_fraction`` of the new rows, never copied nor perturbed: the most recent ones (by
+    ``created_on``), or a seeded random share of those created since ``recent_since`` (naive UTC).
+    Deduplication keeps a new row over a previous one, then the latest.
     The report's class counts are of the rows left for training (all but the recent slice),
     before and after rebalancing and augmentation.
     """
@@ -112,7 +117,12 @@ def compose_retraining_dataset(
     originals = deduplicated.assign(origin=ORIGINAL, split_hint=None)
 
     new_rows = originals[originals["source"] == "new"].sort_values("created_on", kind="stable")
-    recent_ids = new_rows["id"].tail(math.floor(len(new_rows) * recent_fraction + 0.5))
+    if recent_since is None:
+        recent_ids = new_rows["id"].tail(math.floor(len(new_rows) * recent_fraction + 0.5))
+    else:
+        changed = new_rows.loc[new_rows["created_on"] >= recent_since, "id"]
+        size = math.floor(len(changed) * recent_fraction + 0.5)
+        recent_ids = pd.Series(rng.choice(changed.to_numpy(), size=size, replace=False))
     originals.loc[originals["id"].isin(recent_ids), "split_hint"] = RECENT_EVAL
     train = originals[originals["split_hint"].isna()]
 
@@ -176,22 +186,45 @@ def assign_splits(
 
 
 def compose_and_split(
-    previous: pd.DataFrame, new_labeled: pd.DataFrame, *, holdout: pd.DataFrame, seed: int, **options
+    previous: pd.DataFrame,
+    new_labeled: pd.DataFrame,
+    *,
+    holdout: pd.DataFrame,
+    seed: int,
+    min_added: int = 1,
+    changed_since: datetime | str | None = None,
+    **options,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """:func:`compose_retraining_dataset` then :func:`assign_splits`, with a report of the set as stored.
 
     Splitting drops the copies of originals that landed in validation or test, so the composition's
     own counts describe a set that is never stored; here ``rows``, ``upsampled``, ``augmented`` and
     ``class_counts_after`` are counted on the split frame, ``copies_dropped`` says how many copies
-    went, and ``splits`` gives the rows per split. Fails when nothing is new: a retrain on the data
-    the champion already learned from can only reproduce the champion.
+    went, and ``splits`` gives the rows per split.
+
+    Fails when fewer than ``min_added`` rows are new (created at or after ``changed_since``, when
+    a drift began): a retrain on the data the champion already learned from can only reproduce the
+    champion, and one on a handful of labels of the changed traffic is promoted as "not worse"
+    without having learned what changed, then holds the improve cooldown while that traffic keeps
+    failing. Waiting for enough labels costs a few windows once.
     """
-    dataset, report = compose_retraining_dataset(previous, new_labeled, holdout=holdout, seed=seed, **options)
-    if not report["added"]:
+    since = None if changed_since is None else pd.Timestamp(changed_since)
+    if since is not None and since.tzinfo is not None:
+        since = since.tz_convert("UTC").tz_localize(None)
+    dataset, report = compose_retraining_dataset(
+        previous, new_labeled, holdout=holdout, seed=seed, recent_since=since, **options
+    )
+    added = dataset[(dataset["source"] == "new") & (dataset["origin"] == ORIGINAL)]
+    if since is not None:
+        added = added[added["created_on"] >= since]
+        report["added_since_change"] = len(added)
+    if len(added) < max(min_added, 1):
+        since_text = f" since {since:%Y-%m-%d %H:%M} UTC" if since is not None else ""
         raise NothingNewError(
-            f"nothing new to retrain on: {report['new_rows'] + report['already_learned']} new labeled rows,"
+            f"too little new to retrain on: {len(added)} rows added{since_text}, {max(min_added, 1)} needed"
+            f" ({report['new_rows'] + report['already_learned']} new labeled rows,"
             f" {report['already_learned']} already learned by the champion,"
-            f" {report['conflicting_texts']} texts in conflict"
+            f" {report['conflicting_texts']} texts in conflict)"
         )
     stored = assign_splits(dataset, seed=seed)
     origins = stored["origin"].value_counts()
@@ -207,4 +240,4 @@ def compose_and_split(
 
 
 class NothingNewError(ValueError):
-    """A retraining set with no row the champion has not learned from."""
+    """A retraining set with too few rows the champion has not learned from."""

@@ -14,13 +14,15 @@ FEW_TRIALS = {"ops": {"best_hyperparameters": {"config": {"n_trials": 2}}}}
 
 def home_settings(root, dataset_dir, **env):
     """A home whose labels count as soon as they exist: the service logs requests at the real time,
-    so a test cannot wait out a label delay (``TAGIFAI_LABEL_DELAY_HOURS`` is tested on its own)."""
+    so a test cannot wait out a label delay (``TAGIFAI_LABEL_DELAY_HOURS`` is tested on its own).
+    A scenario sends tens of requests, so a retraining goes ahead on 20 new labels."""
     return load_settings(
         {
             "TAGIFAI_HOME": str(root / "home"),
             "TAGIFAI_SOURCE": str(dataset_dir),
             "TAGIFAI_TUNING_TRIALS": "2",
             "TAGIFAI_LABEL_DELAY_HOURS": "0",
+            "TAGIFAI_MIN_NEW_LABELS": "20",
             **env,
         }
     )

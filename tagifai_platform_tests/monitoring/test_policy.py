@@ -37,14 +37,14 @@ METRIC_OF = {
 }
 
 
-def report(*families, size=200, f1=None, labeled=0, versions=None, window_end=None):
+def report(*families, size=200, f1=None, labeled=0, versions=None, window_start=None, window_end=None):
     """A report with one alert per family in ``families`` and live F1 ``f1`` on ``labeled`` rows."""
     thresholds = MonitoringThresholds()
     return MonitoringReport(
         window_size=size,
         enough_data=size >= thresholds.min_window_size,
         model_versions=versions or {"2": size},
-        window_start=None,
+        window_start=window_start,
         window_end=window_end,
         input=None,
         prediction=None,
@@ -239,9 +239,10 @@ def test_real_traffic_scenarios(reference, model, holdout):
 
 
 def window(hours, *families, **options):
-    """A report of the window ending ``hours`` after ``NOW``, and the time it is decided at."""
+    """A report of the hour-long window ending ``hours`` after ``NOW``, and the time it is decided at."""
     at = NOW + timedelta(hours=hours)
-    return report(*families, window_end=at.isoformat(), **options), at
+    start = (at - timedelta(hours=1)).isoformat()
+    return report(*families, window_start=start, window_end=at.isoformat(), **options), at
 
 
 def replay(windows, champion=CHAMPION, settings=None):
@@ -341,3 +342,19 @@ def test_a_drift_retrain_is_not_rolled_back_on_live_f1_from_before_the_drift():
         after_drift_retrain=True,
     )
     assert decide(report(**WORSE), [], now=NOW, champion=retrained).action == C
+
+
+def test_an_improve_names_where_the_drift_began():
+    """The retraining waits for labels of the traffic since then (``compose_and_split``)."""
+    windows = [
+        window(0),
+        window(1, "input"),
+        window(2, "input", "confidence"),
+        window(3, "input", "confidence"),
+    ]
+    history = []
+    for monitoring, at in windows:
+        history.append(decide(monitoring, history, now=at, champion=FIRST))
+    assert [d.action for d in history] == [C, C, INS, R]
+    assert history[-1].changed_since == windows[1][0].window_start
+    assert PolicyDecision.from_dict(history[-1].to_dict()) == history[-1]

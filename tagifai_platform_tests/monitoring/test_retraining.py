@@ -189,3 +189,28 @@ def test_the_report_counts_the_stored_set(labeled):
     assert report["upsampled"] == (stored["origin"] == UPSAMPLED).sum()
     assert report["augmented"] == (stored["origin"] == AUGMENTED).sum()
     assert sum(report["class_counts_after"].values()) == (stored["split"] == "train").sum()
+
+
+def test_a_handful_of_new_labels_waits_for_more(labeled):
+    """Reproduced in the replay: a retrain on one day of labels was promoted as "not worse" without
+    having learned the new topic, and held the cooldown while that traffic kept failing."""
+    previous, new = labeled.iloc[:700], labeled.iloc[700:]
+    with pytest.raises(NothingNewError, match=rf"{len(new)} rows added, {len(new) + 1} needed"):
+        compose_and_split(previous, new, holdout=NO_HOLDOUT, seed=0, min_added=len(new) + 1)
+    _, report = compose_and_split(previous, new, holdout=NO_HOLDOUT, seed=0, min_added=len(new))
+    assert report["added"] == len(new)
+
+
+def test_only_labels_of_the_changed_traffic_count_when_a_drift_began(labeled):
+    previous, new = labeled.iloc[:600], labeled.iloc[600:]
+    created = pd.to_datetime(new["created_on"])
+    began = created.sort_values().iloc[len(new) // 2]
+    since = int((created >= began).sum())
+    with pytest.raises(
+        NothingNewError, match=rf"{since} rows added since {began:%Y-%m-%d %H:%M} UTC, {since + 1}"
+    ):
+        compose_and_split(previous, new, holdout=NO_HOLDOUT, seed=0, min_added=since + 1, changed_since=began)
+    _, report = compose_and_split(
+        previous, new, holdout=NO_HOLDOUT, seed=0, min_added=since, changed_since=began.tz_localize("UTC")
+    )
+    assert report["added_since_change"] == since < report["added"]
