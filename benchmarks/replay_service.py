@@ -5,9 +5,10 @@ The fast replay (``monitoring/replay.py``) proves the policy over hundreds of si
 one proves the wiring carries the same decisions. It runs on a temporary home and Dagster instance:
 ``end_to_end`` promotes a first champion, ``tagifai serve`` answers every request over HTTP, and each
 window (``TAGIFAI_MONITORING_WINDOW_HOURS`` = 36 s of wall time, the smallest window) is monitored by the
-``monitor`` job. The sensors are evaluated after each run, as the daemon would on its next tick.
-Annotators label a share of each window's requests at once (an annotated file per window): real time
-cannot be fast-forwarded, so the label delay is 0 here and is proven by the fast replay instead.
+``monitor`` job one window length after the last, so windows follow each other as the hourly schedule's
+do. The sensors are evaluated after each run, as the daemon would on its next tick. Annotators label
+60 % of each window's requests at once (an annotated file per window): real time cannot be fast-forwarded,
+so the label delay is 0 here and is proven by the fast replay instead.
 """
 
 from __future__ import annotations
@@ -107,9 +108,9 @@ def replay_through_service(
         annotated.mkdir(parents=True)
         service = Service.start(settings, Path(tmp), TAGIFAI_SERVE_WORKERS="1")
         timeline = []
+        monitored_at = time.monotonic()
         try:
             for window in range(windows):
-                opened = time.monotonic()
                 share = 0.5 if window >= shift_at else 0.0
                 requests = traffic(source, window, size, share)
                 answers = serve(service.url, requests)
@@ -128,6 +129,9 @@ def replay_through_service(
                 entry["oracle_f1"] = round(
                     float(f1_score(served["truth"], served["tag"], average="weighted", zero_division=0)), 4
                 )
+                # Monitor one window length after the last monitoring: the windows follow each other.
+                time.sleep(max(0.0, monitored_at + WINDOW_HOURS * 3600 - time.monotonic()))
+                monitored_at = time.monotonic()
                 monitored = run("monitor")
                 report = monitored.output_for_node("monitoring_report")["report"]
                 entry["alerts"] = sorted({alert["family"] for alert in report["alerts"]})
@@ -152,7 +156,6 @@ def replay_through_service(
                                 )
                             )
                 timeline.append(entry)
-                time.sleep(max(0.0, opened + WINDOW_HOURS * 3600 + 1 - time.monotonic()))
         finally:
             service.stop()
     return summarize(timeline, shift_at, setup_seconds, time.perf_counter() - started)

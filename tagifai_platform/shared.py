@@ -108,6 +108,12 @@ class LabelingDesk(dg.ConfigurableResource):
 
         return read_annotated(self._files("annotated"))
 
+    def true_tags(self, labeled: pd.DataFrame) -> pd.DataFrame:
+        """The true tag of each text in ``labeled`` batches and annotated files (``text``, ``tag``)."""
+        from tagifai_platform.monitoring.labeling import true_tags
+
+        return true_tags(labeled, self.annotated())
+
     def out_for_labeling(self) -> set[str]:
         """Texts queued or annotated already, which a new queue must not send again."""
         from tagifai_platform.monitoring.labeling import texts_out_for_labeling

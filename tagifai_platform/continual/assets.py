@@ -14,7 +14,14 @@ import pandas as pd
 from tagifai_platform.continual.resources import MonitoringPolicy, PredictionLogReader
 from tagifai_platform.io_managers import WarehouseResource
 from tagifai_platform.registry import CALIBRATOR, REFERENCE, ModelRegistry
-from tagifai_platform.shared import DOCUMENTS, MONITORING, ModelRegistryResource, ReportStore, batches
+from tagifai_platform.shared import (
+    DOCUMENTS,
+    MONITORING,
+    LabelingDesk,
+    ModelRegistryResource,
+    ReportStore,
+    batches,
+)
 from tagifai_platform.version import source_version
 
 CHECKED_FAMILIES = {
@@ -81,13 +88,13 @@ def observe(
     registry: ModelRegistry,
     predictions: PredictionLogReader,
     monitoring: MonitoringPolicy,
-    labeled_projects: pd.DataFrame,
+    labels: pd.DataFrame,
 ) -> Observation:
     """The champion's recent traffic against the baseline logged with that version.
 
-    Live performance uses the true tags of served texts that have since arrived in labeled batches,
-    on requests one label delay older than the window (``MonitoringPolicy.since``); the label-free
-    estimate covers the window itself.
+    Live performance uses the true tags (``labels``: ``text``, ``tag``) of served texts that have
+    since arrived, in labeled batches or annotated files, on requests one label delay older than
+    the window (``MonitoringPolicy.since``); the label-free estimate covers the window itself.
     """
     from tagifai_platform.monitoring.drift import Reference, monitor
     from tagifai_platform.monitoring.estimation import Calibrator
@@ -104,7 +111,6 @@ def observe(
     served = predictions.read(since=labels_start)
     served = served[served["model_version"] == champion_version]
     window = served[served["logged_at"] >= window_start]
-    labels = labeled_projects[["text", "tag"]].drop_duplicates(subset=["text"], keep="last")
     reference = Reference.from_dict(reference)
     report = monitor(
         reference,
@@ -114,6 +120,7 @@ def observe(
         now=now,
         labeled_window=served,
         estimator=Calibrator.from_dict(calibrator).estimate,
+        period=(window_start, now),
     )
     return Observation(champion_version, now, report, reference, window)
 
@@ -135,6 +142,7 @@ def monitoring_report(
     monitoring: MonitoringPolicy,
     reports: ReportStore,
     warehouse: WarehouseResource,
+    labeling: LabelingDesk,
 ) -> dg.Output[dict]:
     """Input, prediction and confidence drift, the label-free performance estimate and live
     performance of the serving version's traffic, judged against that version's own baseline
@@ -142,7 +150,11 @@ def monitoring_report(
     from tagifai_platform.monitoring.drift import drift_plots
 
     observation = observe(
-        champion_model["version"], model_registry.registry, predictions, monitoring, labeled_projects
+        champion_model["version"],
+        model_registry.registry,
+        predictions,
+        monitoring,
+        labeling.true_tags(labeled_projects),
     )
     picture = drift_plots(observation.reference, observation.window)
     path = reports.write(f"monitoring/drift_{observation.generated_at:%Y%m%dT%H%M%S}.png", picture)

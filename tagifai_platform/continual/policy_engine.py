@@ -83,6 +83,7 @@ def monitoring(
     model_registry: ModelRegistryResource,
     warehouse: WarehouseResource,
     decision_log: DecisionLog,
+    labeling: LabelingDesk,
 ) -> dict:
     """The report to decide on, with the champion's lineage the rollback rule needs."""
     registry = model_registry.registry
@@ -97,7 +98,11 @@ def monitoring(
                 f"v{champion} serves now, so its traffic is monitored afresh."
             )
         observation = observe(
-            champion, registry, predictions, monitoring, warehouse.table("labeled_projects")
+            champion,
+            registry,
+            predictions,
+            monitoring,
+            labeling.true_tags(warehouse.table("labeled_projects")),
         )
         report, source = (
             observation.report.to_dict(),

@@ -364,6 +364,7 @@ def monitor(
     now: datetime | None = None,
     labeled_window: pd.DataFrame | None = None,
     estimator: Callable[[pd.DataFrame], EstimatedPerformance] | None = None,
+    period: tuple[datetime, datetime] | None = None,
 ) -> MonitoringReport:
     """Compare a window of logged predictions (``WINDOW_COLUMNS``) with ``reference``.
 
@@ -376,6 +377,8 @@ def monitor(
     window, pass the earlier window whose labels are in. ``estimator`` (a fitted
     :class:`~tagifai_platform.monitoring.estimation.Calibrator`'s ``estimate``) adds the
     label-free estimate of the window, and on the labeled rows the estimate beside the realised F1.
+    ``period`` is the window's nominal start and end (default: its first and last request's times),
+    which the policy uses to tell consecutive windows from overlapping or distant ones.
     """
     thresholds = thresholds or MonitoringThresholds()
     missing = sorted(set(WINDOW_COLUMNS) - set(window.columns))
@@ -390,6 +393,8 @@ def monitor(
         confidence = confidence_drift(reference, window)
         logged_at = pd.to_datetime(window["logged_at"])
         start, end = logged_at.min().isoformat(), logged_at.max().isoformat()
+    if period is not None:
+        start, end = (moment.isoformat() for moment in period)
     performance_rows = window if labeled_window is None else labeled_window
     if now is not None:
         performance_rows = matured(performance_rows, now, thresholds.label_delay_hours)

@@ -63,6 +63,16 @@ def read_annotated(files: Iterable[Path]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+def true_tags(labeled: pd.DataFrame, annotated: pd.DataFrame) -> pd.DataFrame:
+    """The true tag of every text known so far (``text``, ``tag``): labeled batches, then annotated
+    requests, the later winning. Annotations without a tag, or with one outside the classes (the
+    retraining names those), say nothing about a served answer yet."""
+    done = annotated[annotated["tag"].isin(CLASSES)]
+    return pd.concat([labeled[["text", "tag"]], done[["text", "tag"]]], ignore_index=True).drop_duplicates(
+        subset=["text"], keep="last"
+    )
+
+
 def texts_out_for_labeling(files: Iterable[Path]) -> set[str]:
     """Texts already queued or annotated in ``files``: a new queue must not send them again.
 

@@ -214,22 +214,38 @@ def drift_run(
     """The starts of the consecutive windows, ending with ``report``'s, whose drift alerts
     ``qualifies``, latest first.
 
-    Earlier decisions on the same window (``window_end``) are skipped, not counted twice. A new
-    champion does not restart the run: persistence is a property of the traffic, and the
-    improve cooldown already keeps a fresh retrain from being retrained at once.
+    Earlier decisions on the same window (``window_end``) are skipped, not counted twice, and so
+    are windows overlapping the one counted last (a 24-hour window monitored hourly is mostly the
+    same traffic as the hour before). A window that ended a window's length or more before the
+    next one began breaks the run: the windows in between were not decided on (the engine runs
+    when a check fails), so they were quiet. A new champion does not restart the run: persistence
+    is a property of the traffic, and the improve cooldown already keeps a fresh retrain from
+    being retrained at once.
     """
     if not qualifies(report.alert_families - {PERFORMANCE}):
         return []
     starts = [report.window_start]
     seen = {report.window_end}
+    start, end = _moment(report.window_start), _moment(report.window_end)
     for entry in sorted(history, key=lambda entry: entry.at, reverse=True):
         if entry.window_end is not None and entry.window_end in seen:
             continue
+        earlier_end = _moment(entry.window_end)
+        if start is not None and end is not None and earlier_end is not None:
+            if earlier_end > start:
+                continue
+            if earlier_end <= start - (end - start):
+                break
         if not qualifies(set(entry.drift_families)):
             break
         seen.add(entry.window_end)
         starts.append(entry.window_start)
+        start, end = _moment(entry.window_start), earlier_end
     return starts
+
+
+def _moment(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
 
 
 def decide(

@@ -229,13 +229,39 @@ def test_real_traffic_scenarios(reference, model, holdout):
     """Held-out projects leave the champion alone; a stream on a new topic asks for a retrain."""
     champion = ChampionContext(version="1")
     quiet = monitor(reference, prediction_rows(model, holdout["text"], "1", T0), labels=holdout)
-    shifted = monitor(reference, prediction_rows(model, shifted_texts(60, seed=0), "1", T0))
+    day = timedelta(days=1)
+    shifted = monitor(
+        reference, prediction_rows(model, shifted_texts(60, seed=0), "1", T0), period=(T0, T0 + day)
+    )
 
     assert decide(quiet, [], now=NOW, champion=champion).action == Action.CONTINUE
     first = decide(shifted, [], now=NOW, champion=champion)
     assert first.action == Action.CONTINUE and set(first.drift_families) >= {"input", "confidence"}
-    later = monitor(reference, prediction_rows(model, shifted_texts(60, seed=1), "1", T0 + timedelta(days=1)))
-    assert decide(later, [first], now=NOW + timedelta(days=1), champion=champion).action == Action.IMPROVE
+    later_rows = prediction_rows(model, shifted_texts(60, seed=1), "1", T0 + day)
+    later = monitor(reference, later_rows, period=(T0 + day, T0 + 2 * day))
+    assert decide(later, [first], now=NOW + day, champion=champion).action == Action.IMPROVE
+    # Two drifting days with a quiet one between, on which the engine did not run: no persistence.
+    after_a_gap = monitor(reference, later_rows, period=(T0 + 2 * day, T0 + 3 * day))
+    assert decide(after_a_gap, [first], now=NOW + 2 * day, champion=champion).action == Action.CONTINUE
+
+
+def test_overlapping_windows_count_once():
+    """A 2-hour window monitored hourly: the run of drifting windows counts disjoint ones only."""
+    hourly = []
+    for hours in range(4):
+        at = NOW + timedelta(hours=hours)
+        hourly.append(
+            (
+                report(
+                    "input",
+                    "confidence",
+                    window_start=(at - timedelta(hours=2)).isoformat(),
+                    window_end=at.isoformat(),
+                ),
+                at,
+            )
+        )
+    assert replay(hourly, champion=FIRST, settings=PolicySettings(drift_persistence=2)) == [C, C, R, INS]
 
 
 def window(hours, *families, **options):
