@@ -108,25 +108,30 @@ def test_a_shifted_stream_retrains_through_the_model_assets_then_inspects(drift_
         alert = sensor_request(monitoring_alerts, instance, monitored)
         assert isinstance(alert, dg.RunRequest) and "input_drift" in alert.tags["tagifai/failed_checks"]
 
-        # Hysteresis: one drifting window is not enough to act; the drift must persist into the next.
+        # Hysteresis: drift alone waits for a second window (hours later: unit-tested and replayed).
         waiting = run_job(settings, instance, "policy_engine", alert.run_config)
         assert chosen_branch(waiting) == {"continue_monitoring"}
-        send(service.url, shifted_texts(40, seed=5))
-        monitored = run_job(settings, instance, "monitor")
-        alert = sensor_request(monitoring_alerts, instance, monitored)
-        assert isinstance(alert, dg.RunRequest), "the drift persists"
+        assert (
+            "drift in 1 of the 2 consecutive windows"
+            in waiting.output_for_node("update_policy_engine", "continue_monitoring")["reasons"][-1]
+        )
 
         # Annotators label the new-topic requests: they are projects the model has no class for.
+        send(service.url, shifted_texts(40, seed=5))
         annotated = read_predictions(settings)[["request_id", "logged_at", "text"]].assign(tag="other")
         (settings.home / "labeling" / "annotated").mkdir(parents=True)
         annotated.to_csv(settings.home / "labeling" / "annotated" / "round1.csv", index=False)
+        monitored = run_job(settings, instance, "monitor")
+        alert = sensor_request(monitoring_alerts, instance, monitored)
+        assert isinstance(alert, dg.RunRequest) and "live_performance" in alert.tags["tagifai/failed_checks"]
 
-        # The engine decides on the report of the run that raised the alert.
+        # The engine decides on the report of the run that raised the alert: labels say worse, act now.
         engine = run_job(settings, instance, "policy_engine", alert.run_config)
         assert engine.success and chosen_branch(engine) == {"improve"}
         assert engine.output_for_node("monitoring")["report_from"] == f"monitoring run {monitored.run_id}"
         decision = engine.output_for_node("update_policy_engine", "improve")
-        assert any("drift" in reason for reason in decision["reasons"])
+        assert any("live weighted F1" in reason for reason in decision["reasons"])
+        assert decision["changed_since"] is not None, "the retraining counts labels since the drift began"
         request = sensor_request(policy_actions, instance, engine)
         assert isinstance(request, dg.RunRequest) and request.job_name == "retrain"
 
@@ -136,7 +141,9 @@ def test_a_shifted_stream_retrains_through_the_model_assets_then_inspects(drift_
         assert retrain.success == promoted, "a refused challenger fails the gate's blocking check"
         run_id, training = latest(instance, "training_dataset")
         assert run_id == retrain.run_id and training["retraining_from"] == 1
-        assert training["composition"]["added"] > 0 and "drift" in training["reasons"]
+        assert (
+            training["composition"]["added_since_change"] >= 20 and "live weighted F1" in training["reasons"]
+        )
         dataset = retrain.output_for_node("training_dataset")
         assert set(dataset["split"]) == {"train", "validation", "test", "recent_eval"}
         assert not dataset["id"].isin(holdout["id"].astype(int)).any(), "the holdout stays frozen"
