@@ -5,6 +5,7 @@ import subprocess
 
 import dagster as dg
 import pandas as pd
+import pytest
 
 from tagifai_platform import services
 from tagifai_platform.data.batches import SOURCE_BATCH
@@ -12,6 +13,8 @@ from tagifai_platform.warehouse import Warehouse
 from tagifai_platform_tests.e2e.conftest import BIN, run
 from tagifai_platform_tests.production.test_postgres_instance import PG_VARIABLES, postgres_instance_env
 from tagifai_platform_tests.production.test_postgres_warehouse import DAGSTER_JOB
+
+pytestmark = pytest.mark.slow  # three dataops runs on a server of the test's own
 
 TABLES = ("raw_projects", "raw_tags", "labeled_projects", "holdout_projects")
 

@@ -147,6 +147,7 @@ def test_two_processes_writing_different_batches_at_once_lose_and_corrupt_nothin
 DAGSTER_JOB = ["dagster", "job", "execute", "-m", "tagifai_platform.definitions", "-j"]
 
 
+@pytest.mark.slow  # three `dagster job execute` runs
 def test_two_runs_ingest_their_batches_at_once_into_a_postgres_warehouse(
     tmp_path, dataset_dir, postgres, monkeypatch
 ):
