@@ -89,6 +89,17 @@ def test_a_new_version_supersedes_the_published_one_and_new_columns_are_added(lo
     assert warehouse.staged("projects", "b2", columns=["id"]).frame["id"].tolist() == [3, 4]
 
 
+def test_a_published_version_that_fails_a_later_audit_is_withdrawn(location):
+    warehouse = Warehouse(location)
+    warehouse.write("holdout", projects(range(4)), version="run1", publish=True)
+    assert warehouse.published_version("holdout") == "run1"
+    warehouse.audit(warehouse.staged("holdout"), checked_by="suite", passed=False, description="new holdout")
+    assert warehouse.published_version("holdout") is None
+    with pytest.raises(NotPublished, match=r"\(run run1: failed suite: new holdout\)"):
+        warehouse.published("holdout", [""])
+    assert warehouse.publications("holdout").empty
+
+
 ROUNDS, ROWS = 12, 300
 
 
