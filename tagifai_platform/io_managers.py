@@ -1,4 +1,4 @@
-"""Where asset values are stored: tables in the DuckDB warehouse, documents as JSON or Markdown.
+"""Where asset values are stored: tables in the warehouse, documents as JSON or Markdown.
 
 Parameters, model references, evaluations and reports are documents, and plain files keep them
 readable by people and tools alike (never pickles). Tables are written, audited and published
@@ -70,7 +70,7 @@ def audited_by(check_name: str) -> dict:
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """The DuckDB warehouse, for checks that audit staged versions and readers that report batches."""
+    """The warehouse, for checks that audit staged versions and readers that report batches."""
 
     database: str
 
@@ -113,7 +113,7 @@ class WarehouseResource(dg.ConfigurableResource):
 
 
 class WarehouseIOManager(dg.ConfigurableIOManager):
-    """Tables in the DuckDB warehouse: written as a version, read only once published.
+    """Tables in the warehouse: written as a version, read only once published.
 
     A partition is stored with its rows; a reader of all partitions gets every published one.
     """

@@ -1,11 +1,11 @@
 """Production mode on one machine: every shared service on loopback, under one folder.
 
 ``python -m tagifai_platform.production start [FOLDER]`` (``make production-up``) starts PostgreSQL
-(the Dagster instance, MLflow's backend, Optuna's studies), Redis (the Celery broker), an MLflow
-tracking server that also serves the artifacts, a Celery worker, the Dagster webserver and the
-daemon, and writes ``FOLDER/env``: the settings that point the platform at them. ``stop [FOLDER]``
-(``make production-down``) ends them all. Each piece is what would run on its own machine in a
-real deployment (README, "Running in production"); only the addresses would change.
+(the Dagster instance, MLflow's backend, Optuna's studies, the warehouse), Redis (the Celery
+broker), an MLflow tracking server that also serves the artifacts, a Celery worker, the Dagster
+webserver and the daemon, and writes ``FOLDER/env``: the settings that point the platform at them.
+``stop [FOLDER]`` (``make production-down``) ends them all. Each piece is what would run on its own
+machine in a real deployment (README, "Running in production"); only the addresses would change.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from tagifai_platform import services
 from tagifai_platform.settings import PROJECT_ROOT
 
 DEFAULT_FOLDER = PROJECT_ROOT / ".production"
-DATABASES = ("dagster", "mlflow", "optuna")
+DATABASES = ("dagster", "mlflow", "optuna", "warehouse")
 
 
 def _postgres(folder: Path) -> services.Postgres:
@@ -46,6 +46,7 @@ def start(folder: Path) -> dict[str, str]:
         "TAGIFAI_CELERY_BROKER": broker,
         "TAGIFAI_MLFLOW_TRACKING_URI": mlflow,
         "TAGIFAI_OPTUNA_STORAGE": urls["optuna"],
+        "TAGIFAI_WAREHOUSE": urls["warehouse"],
         "DAGSTER_PG_HOST": services.HOST,
         "DAGSTER_PG_PORT": str(postgres.port),
         "DAGSTER_PG_USER": postgres.user,

@@ -43,8 +43,8 @@ def build_resources(settings: Settings) -> dict:
         tracking_uri=settings.mlflow_tracking_uri, artifact_root=settings.mlflow_artifacts
     )
     return {
-        "io_manager": WarehouseIOManager(database=str(settings.warehouse_path)),
-        "warehouse": WarehouseResource(database=str(settings.warehouse_path)),
+        "io_manager": WarehouseIOManager(database=settings.warehouse),
+        "warehouse": WarehouseResource(database=settings.warehouse),
         "documents": DocumentIOManager(base_dir=str(settings.records_dir)),
         "source": ProjectSource(location=settings.source, landing=str(settings.landing)),
         "validator": ExpectationsValidator(),

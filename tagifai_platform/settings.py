@@ -4,9 +4,9 @@ Every tunable has a laptop-friendly default and all state lives under ``TAGIFAI_
 deleting that folder is a clean start. Other modules ask for a :class:`Settings` instead of
 reading ``os.environ`` themselves, which keeps tests free to point a run at a temporary home.
 
-Production mode changes settings, not code: each store's URL (MLflow, Optuna) and the executor can
-name a shared service; left unset, each is the embedded file under the home, so a laptop needs
-nothing started. (The Dagster instance's own storage is chosen by ``$DAGSTER_HOME/dagster.yaml``,
+Production mode changes settings, not code: each store's URL (MLflow, Optuna, the warehouse) and
+the executor can name a shared service; left unset, each is the embedded file under the home, so a
+laptop needs nothing started. (The Dagster instance's own storage is chosen by ``$DAGSTER_HOME/dagster.yaml``,
 which Dagster reads itself: ``deploy/dagster.postgres.yaml`` is the shared one.)
 """
 
@@ -42,6 +42,7 @@ class Settings:
     mlflow_store: str | None = None
     mlflow_artifacts_store: str | None = None
     optuna_store: str | None = None
+    warehouse_store: str | None = None
     celery_broker: str = "redis://127.0.0.1:6379/0"
     celery_backend_store: str | None = None
     tuning_trials: int = 12
@@ -67,6 +68,12 @@ class Settings:
     @property
     def warehouse_path(self) -> Path:
         return self.home / "warehouse.duckdb"
+
+    @property
+    def warehouse(self) -> str:
+        """The warehouse: the DuckDB file under the home (one writer at a time), or a PostgreSQL URL
+        that concurrent runs on several machines write to."""
+        return self.warehouse_store or str(self.warehouse_path)
 
     @property
     def mlflow_tracking_uri(self) -> str:
@@ -134,6 +141,7 @@ STORES = {
     "TAGIFAI_MLFLOW_TRACKING_URI": "mlflow_store",
     "TAGIFAI_MLFLOW_ARTIFACTS": "mlflow_artifacts_store",
     "TAGIFAI_OPTUNA_STORAGE": "optuna_store",
+    "TAGIFAI_WAREHOUSE": "warehouse_store",
     "TAGIFAI_CELERY_BROKER": "celery_broker",
     "TAGIFAI_CELERY_BACKEND": "celery_backend_store",
 }

@@ -41,6 +41,7 @@ def test_stores_are_files_under_the_home_unless_a_url_is_set(tmp_path):
     assert sqlite_file(laptop.optuna_storage) == tmp_path / "optuna.db"
     assert laptop.mlflow_artifacts == str(tmp_path / "mlflow" / "artifacts")
     assert laptop.celery_backend == laptop.celery_broker
+    assert laptop.warehouse == str(tmp_path / "warehouse.duckdb")
 
     shared = load_settings(
         {
@@ -48,8 +49,10 @@ def test_stores_are_files_under_the_home_unless_a_url_is_set(tmp_path):
             "TAGIFAI_MLFLOW_TRACKING_URI": "http://127.0.0.1:5000",
             "TAGIFAI_OPTUNA_STORAGE": "postgresql+psycopg2://tuner@127.0.0.1:5432/optuna",
             "TAGIFAI_CELERY_BROKER": "redis://127.0.0.1:6380/0",
+            "TAGIFAI_WAREHOUSE": "postgresql://loader@127.0.0.1:5432/warehouse",
         }
     )
+    assert shared.warehouse == "postgresql://loader@127.0.0.1:5432/warehouse"
     assert shared.mlflow_tracking_uri == "http://127.0.0.1:5000"
     assert shared.mlflow_artifacts is None, "an MLflow server keeps its own artifacts"
     assert sqlite_file(shared.optuna_storage) is None and sqlite_file(shared.mlflow_tracking_uri) is None

@@ -5,6 +5,7 @@ fails, the test fails in CI (``CI`` set) rather than being skipped silently, and
 developer's machine that cannot install it.
 """
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -24,13 +25,10 @@ def require(service: str) -> None:
     pytest.skip(message)
 
 
-@pytest.fixture(scope="session")
-def postgres():
-    """One PostgreSQL server for the session; each test creates its own databases.
-
-    The cluster lives in a folder of its own: pytest's temporary folders are private to the user
-    running the tests, and the server runs as ``postgres`` when the tests run as root.
-    """
+@contextlib.contextmanager
+def postgres_server():
+    """A PostgreSQL server in a folder of its own: pytest's temporary folders are private to the user
+    running the tests, and the server runs as ``postgres`` when the tests run as root."""
     require("postgres")
     directory = Path(tempfile.mkdtemp(prefix="tagifai-postgres-"))
     server = services.Postgres(directory, services.free_port())
@@ -39,6 +37,20 @@ def postgres():
     finally:
         server.stop()
         shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """One PostgreSQL server for the session; each test creates its own databases."""
+    with postgres_server() as server:
+        yield server
+
+
+@pytest.fixture
+def own_postgres():
+    """A PostgreSQL server of the test's own, which it may stop and start again."""
+    with postgres_server() as server:
+        yield server
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
-"""Concurrency limits: runs queued behind the DuckDB warehouse; on the shared instance, one training at a
-time across runs and workers (the `training` pool)."""
+"""Concurrency limits: on a laptop, runs queued behind the DuckDB warehouse; on the shared instance (with
+the PostgreSQL warehouse), several runs at once but one training at a time (the `training` pool)."""
 
 import shutil
 
@@ -22,9 +22,9 @@ def test_tuning_and_training_share_the_training_pool(settings):
         assert defs.get_assets_def(asset).op.pool == TRAINING_POOL
 
 
-def test_runs_queue_everywhere_and_the_shared_instance_gives_a_pool_one_slot(tmp_path):
+def test_runs_queue_on_a_laptop_and_the_shared_instance_gives_a_pool_one_slot(tmp_path):
     laptop, shared = (yaml.safe_load((PROJECT_ROOT / name).read_text()) for name in INSTANCES)
-    assert laptop["concurrency"]["runs"] == shared["concurrency"]["runs"], "DuckDB queues runs everywhere"
+    assert shared["concurrency"]["runs"]["max_concurrent_runs"] > 1, "runs share the Postgres warehouse"
     assert shared["concurrency"]["pools"] == {"default_limit": 1, "granularity": "op"}
     assert shared["run_monitoring"]["free_slots_after_run_end_seconds"] > 0, "a dead step's slot is freed"
     assert "pools" not in laptop["concurrency"], "no slot for a killed `dagster job execute` to leak"

@@ -48,6 +48,7 @@ def test_production_up_starts_every_service_and_down_stops_them(folder, dataset_
         assert services.http_ok(f"{ui}/server_info")
         assert services.http_ok(f"{settings['TAGIFAI_MLFLOW_TRACKING_URI']}/health")
         env = {**os.environ, **settings, "TAGIFAI_SOURCE": str(dataset_dir)}
+        assert settings["TAGIFAI_WAREHOUSE"].endswith("/warehouse"), "runs on several machines write at once"
         status = run(["tagifai", "status"], env, cwd=folder)
         assert status.returncode == 0 and '"champion": null' in status.stdout, status.stderr
         pids = [int(path.read_text()) for path in folder.glob("*.pid")]

@@ -1,4 +1,4 @@
-"""The DuckDB warehouse, where a table is read only once its audit passed (write, audit, publish).
+"""The warehouse, where a table is read only once its audit passed (write, audit, publish).
 
 Every write is kept as a *version* (the run that wrote it) beside the version that is published.
 An asset without a blocking check is published as it is written; an audited asset waits for its
@@ -6,7 +6,12 @@ check, which reads the staged version and publishes it only when it passes. So a
 its checks stays in the warehouse for inspection, but nothing downstream reads it, and the last
 good version of that batch stays published.
 
-Layout (schema ``tagifai``), known only to this module:
+Where it lives is configuration (``TAGIFAI_WAREHOUSE``): a DuckDB file by default (one writer at a
+time, :mod:`.duckdb_file`), or a PostgreSQL database that runs on several machines write at once
+(:mod:`.postgres`). The rules below are the same SQL on both; each backend module holds only what
+differs (connecting, locking, turning a frame into a table).
+
+Layout (schema ``tagifai``), known only to this package:
 
     <asset>__versions   the rows of every kept version, with ``_partition`` and ``_version``
     <asset>             a view: the published version of every partition
@@ -20,9 +25,7 @@ the machine's own zone. Plain Python (no Dagster): the IO manager and the resour
 
 from __future__ import annotations
 
-import contextlib
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,8 +34,18 @@ import pandas as pd
 
 SCHEMA = "tagifai"
 UNPARTITIONED = ""
-LOCK_TIMEOUT_SECONDS = 60
 _PARTITION, _VERSION = "_partition", "_version"
+
+# The bookkeeping tables, created on the first write (both backends speak these types).
+TABLES = (
+    f"create schema if not exists {SCHEMA}",
+    f"create table if not exists {SCHEMA}._versions (asset varchar, partition varchar, "
+    "version varchar, written_at timestamp, rows bigint)",
+    f"create table if not exists {SCHEMA}._publications (asset varchar, partition varchar, "
+    "version varchar, published_at timestamp, primary key (asset, partition))",
+    f"create table if not exists {SCHEMA}._audits (asset varchar, partition varchar, "
+    "version varchar, checked_by varchar, passed boolean, description varchar, audited_at timestamp)",
+)
 
 
 class NotPublished(LookupError):
@@ -64,67 +77,32 @@ def _data(asset: str) -> str:
     return f'{SCHEMA}."{asset}__versions"'
 
 
-def _published_sql(asset: str) -> str:
+def _quoted(columns: Sequence[str], prefix: str = "") -> str:
+    return ", ".join(f'{prefix}"{name}"' for name in columns)
+
+
+def _published_sql(asset: str, columns: Sequence[str]) -> str:
     return (
-        f"select d.* exclude ({_PARTITION}, {_VERSION}) from {_data(asset)} d "
+        f"select {_quoted(columns, 'd.')} from {_data(asset)} d "
         f"join {SCHEMA}._publications p on p.asset = '{asset}' "
         f"and p.partition = d.{_PARTITION} and p.version = d.{_VERSION}"
     )
 
 
+def open_backend(location: Path | str):
+    """The backend for ``location``: a ``postgresql://`` URL, or else the path of a DuckDB file."""
+    if str(location).startswith("postgresql"):
+        from tagifai_platform.warehouse.postgres import PostgresWarehouse
+
+        return PostgresWarehouse(str(location))
+    from tagifai_platform.warehouse.duckdb_file import DuckDBFile
+
+    return DuckDBFile(Path(location))
+
+
 class Warehouse:
-    def __init__(self, path: Path | str):
-        self.path = Path(path)
-
-    @contextlib.contextmanager
-    def _connect(self, read_only: bool = False) -> Iterator:
-        if read_only and not self.path.exists():
-            raise NotPublished(f"The warehouse {self.path} does not exist yet: run the dataops job first.")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._open(read_only) as connection:
-            yield connection
-
-    def _open(self, read_only: bool):
-        """A connection, waiting while another process holds the file (DuckDB has one writer at a time).
-
-        Steps of one run may run in parallel processes (the multiprocess executor), and each holds
-        the file only for the few statements of one read or write.
-        """
-        import duckdb
-
-        deadline = time.monotonic() + LOCK_TIMEOUT_SECONDS
-        while True:
-            try:
-                return duckdb.connect(str(self.path), read_only=read_only)
-            except duckdb.IOException as error:
-                if "lock" not in str(error).lower() or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
-
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator:
-        with self._connect() as db:
-            db.execute(f"create schema if not exists {SCHEMA}")
-            db.execute(
-                f"create table if not exists {SCHEMA}._versions (asset varchar, partition varchar, "
-                "version varchar, written_at timestamp, rows bigint)"
-            )
-            db.execute(
-                f"create table if not exists {SCHEMA}._publications (asset varchar, partition varchar, "
-                "version varchar, published_at timestamp, primary key (asset, partition))"
-            )
-            db.execute(
-                f"create table if not exists {SCHEMA}._audits (asset varchar, partition varchar, "
-                "version varchar, checked_by varchar, passed boolean, description varchar, "
-                "audited_at timestamp)"
-            )
-            db.execute("begin transaction")
-            try:
-                yield db
-            except BaseException:
-                db.execute("rollback")
-                raise
-            db.execute("commit")
+    def __init__(self, location: Path | str):
+        self.backend = open_backend(location)
 
     # -- writing and auditing ------------------------------------------------------------------
 
@@ -133,38 +111,41 @@ class Warehouse:
     ) -> None:
         """Store ``frame`` as ``version`` of one partition; every other unpublished version goes."""
         frame = _utc_naive(frame).reset_index(drop=True)
-        with self._transaction() as db:
-            db.register("incoming", frame)
+        with self.backend.transaction(TABLES) as db:
+            db.lock(asset)
+            db.stage(frame)  # readable as the table ``incoming``
             if not self._exists(db, f"{asset}__versions"):
-                db.execute(
+                db.rows(
                     f"create table {_data(asset)} as select *, ''::varchar as {_PARTITION}, "
                     f"''::varchar as {_VERSION} from incoming limit 0"
                 )
             else:
                 self._add_missing_columns(db, asset, frame)
             keep = self._published_version(db, asset, partition)
-            db.execute(
+            db.rows(
                 f"delete from {_data(asset)} where {_PARTITION} = ? and {_VERSION} is distinct from ?",
                 [partition, keep],
             )
-            db.execute(
+            db.rows(
                 f"delete from {SCHEMA}._versions "
                 "where asset = ? and partition = ? and version is distinct from ?",
                 [asset, partition, keep],
             )
-            db.execute(
-                f"insert into {_data(asset)} by name "
-                f"select *, ? as {_PARTITION}, ? as {_VERSION} from incoming",
+            db.rows(
+                f"insert into {_data(asset)} ({_quoted(frame.columns)}, {_PARTITION}, {_VERSION}) "
+                f"select {_quoted(frame.columns)}, ?, ? from incoming",
                 [partition, version],
             )
-            db.execute(
+            db.rows(
                 f"insert into {SCHEMA}._versions values (?, ?, ?, ?, ?)",
                 [asset, partition, version, _now(), len(frame)],
             )
-            db.execute(f'create or replace view {SCHEMA}."{asset}" as {_published_sql(asset)}')
+            db.rows(
+                f'create or replace view {SCHEMA}."{asset}" as '
+                f"{_published_sql(asset, self._columns(db, asset))}"
+            )
             if publish:
                 self._publish(db, asset, partition, version)
-            db.unregister("incoming")
 
     def staged(
         self, asset: str, partition: str = UNPARTITIONED, columns: Sequence[str] | None = None
@@ -173,16 +154,15 @@ class Warehouse:
 
         ``columns`` reads only those (a check that needs another table's ids need not load its texts).
         """
-        selected = ", ".join(f'"{name}"' for name in columns) if columns else None
-        with self._connect(read_only=True) as db:
+        with self.backend.reading() as db:
             version = self._latest_version(db, asset, partition)
             if version is None:
                 raise NotPublished(f"{_name(asset, partition)} has never been written.")
-            frame = db.execute(
-                f"select {selected or f'* exclude ({_PARTITION}, {_VERSION})'} from {_data(asset)} "
+            frame = db.frame(
+                f"select {_quoted(columns or self._columns(db, asset))} from {_data(asset)} "
                 f"where {_PARTITION} = ? and {_VERSION} = ?",
                 [partition, version],
-            ).df()
+            )
         return Staged(asset, partition, version, frame)
 
     def audit(self, staged: Staged, *, checked_by: str, passed: bool, description: str) -> None:
@@ -191,30 +171,32 @@ class Warehouse:
         A failure of the version that is published already (a check run again, say against a new
         holdout) withdraws it, so that nothing reads it from then on.
         """
-        with self._transaction() as db:
-            db.execute(
+        with self.backend.transaction(TABLES) as db:
+            db.lock(staged.asset)
+            db.rows(
                 f"insert into {SCHEMA}._audits values (?, ?, ?, ?, ?, ?, ?)",
                 [staged.asset, staged.partition, staged.version, checked_by, passed, description, _now()],
             )
             if passed:
                 self._publish(db, staged.asset, staged.partition, staged.version)
             elif self._published_version(db, staged.asset, staged.partition) == staged.version:
-                db.execute(
+                db.rows(
                     f"delete from {SCHEMA}._publications where asset = ? and partition = ?",
                     [staged.asset, staged.partition],
                 )
 
     def _publish(self, db, asset: str, partition: str, version: str) -> None:
         previous = self._published_version(db, asset, partition)
-        db.execute(
-            f"insert or replace into {SCHEMA}._publications values (?, ?, ?, ?)",
+        db.rows(
+            f"insert into {SCHEMA}._publications values (?, ?, ?, ?) on conflict (asset, partition) "
+            "do update set version = excluded.version, published_at = excluded.published_at",
             [asset, partition, version, _now()],
         )
         if previous is not None and previous != version:  # superseded: nothing reads it any more
-            db.execute(
+            db.rows(
                 f"delete from {_data(asset)} where {_PARTITION} = ? and {_VERSION} = ?", [partition, previous]
             )
-            db.execute(
+            db.rows(
                 f"delete from {SCHEMA}._versions where asset = ? and partition = ? and version = ?",
                 [asset, partition, previous],
             )
@@ -226,14 +208,14 @@ class Warehouse:
 
         A single partition asked for by name must be published: its reader depends on exactly it.
         """
-        with self._connect(read_only=True) as db:
+        with self.backend.reading() as db:
             if not self._exists(db, f"{asset}__versions"):
                 raise NotPublished(f"{asset} has not been materialized yet.")
-            query, parameters = _published_sql(asset), []
+            query, parameters = _published_sql(asset, self._columns(db, asset)), []
             if partitions is not None:
-                query += f" where d.{_PARTITION} in (select unnest(?))"
+                query += f" where d.{_PARTITION} in (select unnest(?::varchar[]))"
                 parameters.append(list(partitions))
-            frame = db.execute(query, parameters).df()
+            frame = db.frame(query, parameters)
             if partitions is not None and len(partitions) == 1 and frame.empty:
                 published = self._published_version(db, asset, partitions[0])
                 if published is None:
@@ -242,27 +224,27 @@ class Warehouse:
 
     def published_version(self, asset: str, partition: str = UNPARTITIONED) -> str | None:
         """The version of one partition that readers get, if any."""
-        with self._connect(read_only=True) as db:
+        with self.backend.reading() as db:
             return (
                 self._published_version(db, asset, partition) if self._exists(db, "_publications") else None
             )
 
     def publications(self, asset: str) -> pd.DataFrame:
         """One row per published partition: version, when it was published, and its row count."""
-        with self._connect(read_only=True) as db:
+        with self.backend.reading() as db:
             if not self._exists(db, "_publications"):
                 return pd.DataFrame(columns=["partition", "version", "published_at", "rows"])
-            return db.execute(
+            return db.frame(
                 f"select p.partition, p.version, p.published_at, v.rows from {SCHEMA}._publications p "
                 f"left join {SCHEMA}._versions v using (asset, partition, version) "
                 "where p.asset = ? order by p.published_at",
                 [asset],
-            ).df()
+            )
 
     def exclusions(self, asset: str, partitions: Sequence[str]) -> dict[str, str]:
         """Why each of ``partitions`` is not read as its latest write: never passed, or superseded."""
         reasons = {}
-        with self._connect(read_only=True) as db:
+        with self.backend.reading() as db:
             if not self._exists(db, "_versions"):
                 return {partition: "never ingested" for partition in partitions}
             for partition in partitions:
@@ -291,49 +273,56 @@ class Warehouse:
 
     @staticmethod
     def _audit_note(db, asset: str, partition: str, version: str) -> str:
-        audit = db.execute(
+        audits = db.rows(
             f"select checked_by, description from {SCHEMA}._audits where asset = ? and partition = ? "
             "and version = ? and not passed order by audited_at desc limit 1",
             [asset, partition, version],
-        ).fetchone()
-        if audit is None:
+        )
+        if not audits:
             return "not audited yet"
-        return f"failed {audit[0]}: {audit[1][:300]}"
+        return f"failed {audits[0][0]}: {audits[0][1][:300]}"
 
     @staticmethod
     def _latest_version(db, asset: str, partition: str) -> str | None:
-        row = db.execute(
+        rows = db.rows(
             f"select version from {SCHEMA}._versions where asset = ? and partition = ? "
             "order by written_at desc limit 1",
             [asset, partition],
-        ).fetchone()
-        return row[0] if row else None
+        )
+        return rows[0][0] if rows else None
 
     @staticmethod
     def _published_version(db, asset: str, partition: str) -> str | None:
-        row = db.execute(
+        rows = db.rows(
             f"select version from {SCHEMA}._publications where asset = ? and partition = ?",
             [asset, partition],
-        ).fetchone()
-        return row[0] if row else None
+        )
+        return rows[0][0] if rows else None
 
     @staticmethod
     def _exists(db, table: str) -> bool:
-        return (
-            db.execute(
-                "select count(*) from information_schema.tables where table_schema = ? and table_name = ?",
+        return bool(
+            db.rows(
+                "select 1 from information_schema.tables where table_schema = ? and table_name = ?",
                 [SCHEMA, table],
-            ).fetchone()[0]
-            > 0
+            )
         )
 
     @staticmethod
-    def _add_missing_columns(db, asset: str, frame: pd.DataFrame) -> None:
-        existing = {row[0] for row in db.execute(f"describe {_data(asset)}").fetchall()}
+    def _columns(db, asset: str) -> list[str]:
+        """The asset's own columns in the order they were added (the bookkeeping ones left out)."""
+        rows = db.rows(
+            "select column_name from information_schema.columns where table_schema = ? "
+            "and table_name = ? and column_name not in (?, ?) order by ordinal_position",
+            [SCHEMA, f"{asset}__versions", _PARTITION, _VERSION],
+        )
+        return [name for (name,) in rows]
+
+    def _add_missing_columns(self, db, asset: str, frame: pd.DataFrame) -> None:
+        existing = set(self._columns(db, asset))
         for name in frame.columns:
             if name not in existing:
-                kind = db.execute(f'select typeof("{name}") from incoming limit 1').fetchone()
-                db.execute(f'alter table {_data(asset)} add column "{name}" {kind[0] if kind else "varchar"}')
+                db.rows(f'alter table {_data(asset)} add column "{name}" {db.incoming_type(name)}')
 
 
 def _name(asset: str, partition: str) -> str:
