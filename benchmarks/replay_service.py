@@ -148,7 +148,14 @@ def replay_through_service(
                         if request.job_name == "retrain":
                             config = {"ops": {**config["ops"], **FEW_TRIALS}}
                         acted = run(request.job_name, config, request.tags)
-                        entry["requested"] = {"job": request.job_name, "success": acted.success}
+                        trained = request.job_name == "retrain" and bool(
+                            acted.asset_materializations_for_node("challenger_model")
+                        )
+                        entry["requested"] = {
+                            "job": request.job_name,
+                            "success": acted.success,
+                            "trained": trained,
+                        }
                         if not acted.success:
                             failed_actions(
                                 run_status_context(
@@ -171,7 +178,9 @@ def _chosen(engine) -> str:
 def summarize(timeline: list[dict], shift_at: int, setup_seconds: float, seconds: float) -> dict[str, Any]:
     after = [entry for entry in timeline if entry["window"] >= shift_at]
     acted = [entry["window"] for entry in after if entry["action"] not in (None, "continue")]
-    retrains = [entry for entry in timeline if (entry["requested"] or {}).get("job") == "retrain"]
+    requests = [
+        entry["requested"] for entry in timeline if (entry["requested"] or {}).get("job") == "retrain"
+    ]
     served = [entry["served_by"] for entry in timeline]
     switched = next((e["window"] for e in after if e["served_by"] != served[0]), None)
 
@@ -183,7 +192,8 @@ def summarize(timeline: list[dict], shift_at: int, setup_seconds: float, seconds
         "change_at": shift_at,
         "alerting_windows": sum(bool(entry["alerts"]) for entry in timeline),
         "windows_to_first_action": acted[0] - shift_at + 1 if acted else None,
-        "retrains": len(retrains),
+        "retrain_requests": len(requests),
+        "retrains": sum(request["trained"] for request in requests),  # the others waited for labels
         "promotions": len({*served} - {served[0]}),
         "rollbacks": sum((entry["requested"] or {}).get("job") == "set_champion" for entry in timeline),
         "versions_served_in_order": [v for i, v in enumerate(served) if i == 0 or served[i - 1] != v],

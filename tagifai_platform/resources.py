@@ -49,7 +49,9 @@ def build_resources(settings: Settings) -> dict:
         "source": ProjectSource(location=settings.source, landing=str(settings.landing)),
         "validator": ExpectationsValidator(),
         "features": FeatureStore(repo_dir=str(settings.feast_dir)),
-        "studies": TuningStudies(storage=settings.optuna_storage, trials=settings.tuning_trials),
+        "studies": TuningStudies(
+            storage=settings.optuna_storage, trials=settings.tuning_trials, workers=settings.tuning_workers
+        ),
         "model_registry": registry,
         "policy": PromotionPolicy(
             margin=settings.promotion_margin,

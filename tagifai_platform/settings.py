@@ -46,6 +46,7 @@ class Settings:
     celery_broker: str = "redis://127.0.0.1:6379/0"
     celery_backend_store: str | None = None
     tuning_trials: int = 12
+    tuning_workers: int = 1
     promotion_margin: float = 0.0
     non_inferiority_margin: float = 0.02
     gate_confidence: float = 0.95
@@ -150,6 +151,7 @@ STORES = {
 # interval of 0 would spin a core, a worker count of 0 would serve nothing: each has a floor.
 NUMBERS = {
     "TAGIFAI_TUNING_TRIALS": ("tuning_trials", int, 1),
+    "TAGIFAI_TUNING_WORKERS": ("tuning_workers", int, 1),
     "TAGIFAI_PROMOTION_MARGIN": ("promotion_margin", float, 0.0),
     "TAGIFAI_NON_INFERIORITY_MARGIN": ("non_inferiority_margin", float, 0.0),
     "TAGIFAI_GATE_CONFIDENCE": ("gate_confidence", float, 0.5),

@@ -32,10 +32,13 @@ class TuningStudies(dg.ConfigurableResource):
     stays RUNNING in the store; once its last heartbeat is ``grace_seconds`` old, Optuna marks it
     FAILED before the study's next trial (``fail_stale_trials``). A heartbeat, rather than failing
     every RUNNING trial on resume, leaves alone the trials of another run tuning at the same time.
+    With ``workers`` above 1, a run's trials are shared out among that many processes
+    (:meth:`optimize_in_parallel`); worth it with a database server as the storage.
     """
 
     storage: str
     trials: int = 12
+    workers: int = 1
     seed: int = 42
     heartbeat_seconds: int = 10
     grace_seconds: int = 30

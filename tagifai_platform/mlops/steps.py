@@ -29,8 +29,21 @@ from tagifai_platform.registry import (
 from tagifai_platform.version import code_version
 
 
-def tune(study, training_dataset: pd.DataFrame, n_trials: int, mlflow) -> dict[str, Any]:
-    """Run ``n_trials`` more trials of the persisted study; every trial becomes a nested MLflow run."""
+def tune(
+    study,
+    training_dataset: pd.DataFrame,
+    n_trials: int,
+    mlflow,
+    in_parallel: Callable[[Callable, int], None] | None = None,
+) -> dict[str, Any]:
+    """Run ``n_trials`` more trials of the persisted study; every trial becomes a nested MLflow run.
+
+    ``in_parallel(objective, n_trials)`` runs the trials in worker processes instead (they share
+    the study through its storage); their trials are logged to MLflow once they are done, from
+    the study, since a worker process has no MLflow run of this step.
+    """
+    import functools
+
     import optuna
     from optuna.trial import TrialState
 
@@ -43,12 +56,16 @@ def tune(study, training_dataset: pd.DataFrame, n_trials: int, mlflow) -> dict[s
     # that was trying them died, or every earlier trial failed.
     if not any(trial.state in (TrialState.COMPLETE, TrialState.WAITING) for trial in study.trials):
         study.enqueue_trial(default_trial_params())
+    on_splits = functools.partial(objective, splits=splits)  # picklable, for worker processes
     with mlflow_step(mlflow):
-        study.optimize(
-            lambda trial: objective(trial, splits),
-            n_trials=n_trials,
-            callbacks=[lambda study, trial: log_trial(mlflow, study, trial)],
-        )
+        if in_parallel is None:
+            study.optimize(
+                on_splits, n_trials=n_trials, callbacks=[lambda study, trial: log_trial(mlflow, study, trial)]
+            )
+        else:
+            in_parallel(on_splits, n_trials)
+            for trial in study.trials[earlier:]:
+                log_trial(mlflow, study, trial)
     best = study.best_trial if study.best_trials else None
     return {
         "params": best_params_or_default(study),

@@ -1,5 +1,6 @@
 """Tuning and training assets: an Optuna study that resumes, and the challenger it produces."""
 
+import functools
 from typing import Any
 
 import dagster as dg
@@ -36,7 +37,12 @@ def best_hyperparameters(
 ) -> dg.Output[dict]:
     """The best parameters of the persisted study after this run's trials (a rerun continues it)."""
     n_trials = config.n_trials or studies.trials
-    tuned = steps.tune(studies.study(STUDY_NAME), training_dataset, n_trials, mlflow)
+    in_parallel = (
+        functools.partial(studies.optimize_in_parallel, STUDY_NAME, workers=studies.workers)
+        if studies.workers > 1
+        else None
+    )
+    tuned = steps.tune(studies.study(STUDY_NAME), training_dataset, n_trials, mlflow, in_parallel)
     context.log.info(f"Study {STUDY_NAME}: {tuned['trials_before']} earlier trials, {n_trials} new")
     return dg.Output(
         {key: tuned[key] for key in ("params", "cv_f1", "trial")},
