@@ -53,22 +53,6 @@ def serve(url: str, requests: pd.DataFrame) -> list[dict]:
         return answers
 
 
-def run_status_context(sensor, instance, run_id: str, resources=None):
-    import dagster as dg
-
-    run = instance.get_run_by_id(run_id)
-    ending = dg.DagsterEventType.RUN_SUCCESS if run.is_success else dg.DagsterEventType.RUN_FAILURE
-    event = next(e for e in instance.all_logs(run_id, of_type=ending)).dagster_event
-    context = dg.build_run_status_sensor_context(
-        sensor_name=sensor.name,
-        dagster_instance=instance,
-        dagster_run=run,
-        dagster_event=event,
-        resources=resources,
-    )
-    return context if run.is_success else context.for_run_failure()
-
-
 def replay_through_service(
     source: str, *, windows: int = 8, shift_at: int = 3, size: int = 100
 ) -> dict[str, Any]:
@@ -76,7 +60,7 @@ def replay_through_service(
 
     from tagifai_platform.continual.triggers import failed_actions, monitoring_alerts, policy_actions
     from tagifai_platform.definitions import build_definitions
-    from tagifai_platform.harness import Service
+    from tagifai_platform.harness import Service, evaluate_run_status_sensor
     from tagifai_platform.resources import build_resources
     from tagifai_platform.settings import load_settings
 
@@ -137,12 +121,12 @@ def replay_through_service(
                 entry["alerts"] = sorted({alert["family"] for alert in report["alerts"]})
                 entry["estimated_f1"] = (report.get("estimated") or {}).get("f1")
                 entry["action"] = entry["requested"] = None
-                alert = monitoring_alerts(run_status_context(monitoring_alerts, instance, monitored.run_id))
+                alert = evaluate_run_status_sensor(monitoring_alerts, instance, monitored.run_id)
                 if isinstance(alert, dg.RunRequest):
                     engine = run("policy_engine", alert.run_config)
                     decided = engine.output_for_node("update_policy_engine", _chosen(engine))
                     entry["action"] = decided["action"]
-                    request = policy_actions(run_status_context(policy_actions, instance, engine.run_id))
+                    request = evaluate_run_status_sensor(policy_actions, instance, engine.run_id)
                     if isinstance(request, dg.RunRequest):
                         config = request.run_config
                         if request.job_name == "retrain":
@@ -157,10 +141,8 @@ def replay_through_service(
                             "trained": trained,
                         }
                         if not acted.success:
-                            failed_actions(
-                                run_status_context(
-                                    failed_actions, instance, acted.run_id, {"decision_log": decision_log}
-                                )
+                            evaluate_run_status_sensor(
+                                failed_actions, instance, acted.run_id, {"decision_log": decision_log}
                             )
                 timeline.append(entry)
         finally:

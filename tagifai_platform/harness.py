@@ -134,3 +134,21 @@ def register_model(settings: Settings, labeled, params=None, *, champion: bool =
     if champion:
         registry.move_champion(version.version, {"action": "promote", "by": "test"})
     return version.version
+
+
+def evaluate_run_status_sensor(sensor, instance, run_id: str, resources: dict | None = None):
+    """What ``sensor`` (a run-status or run-failure sensor) answers about the finished run
+    ``run_id``, as the daemon would on its next tick."""
+    import dagster as dg
+
+    run = instance.get_run_by_id(run_id)
+    ending = dg.DagsterEventType.RUN_SUCCESS if run.is_success else dg.DagsterEventType.RUN_FAILURE
+    event = next(iter(instance.all_logs(run_id, of_type=ending))).dagster_event
+    context = dg.build_run_status_sensor_context(
+        sensor_name=sensor.name,
+        dagster_instance=instance,
+        dagster_run=run,
+        dagster_event=event,
+        resources=resources,
+    )
+    return sensor(context if run.is_success else context.for_run_failure())

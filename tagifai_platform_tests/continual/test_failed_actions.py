@@ -11,23 +11,14 @@ import pandas as pd
 
 from tagifai_platform.continual.triggers import DECIDED_IN, failed_actions
 from tagifai_platform.definitions import build_definitions
+from tagifai_platform.harness import evaluate_run_status_sensor
 from tagifai_platform.monitoring.policy import Action, last_within
 from tagifai_platform.resources import build_resources
 from tagifai_platform_tests.continual.conftest import FEW_TRIALS, trained_home
 
 
 def sensor_on_failure(instance, result, decision_log):
-    failure = next(
-        event for event in result.all_events if event.event_type == dg.DagsterEventType.RUN_FAILURE
-    )
-    context = dg.build_run_status_sensor_context(
-        sensor_name=failed_actions.name,
-        dagster_instance=instance,
-        dagster_run=instance.get_run_by_id(result.run_id),
-        dagster_event=failure,
-        resources={"decision_log": decision_log},
-    ).for_run_failure()
-    return failed_actions(context)
+    return evaluate_run_status_sensor(failed_actions, instance, result.run_id, {"decision_log": decision_log})
 
 
 def retrain(settings, instance, tags):

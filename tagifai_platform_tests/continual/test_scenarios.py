@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from tagifai_platform.continual.triggers import monitoring_alerts, policy_actions
-from tagifai_platform.harness import WEAK_PARAMS, Service, register_model
+from tagifai_platform.harness import WEAK_PARAMS, Service, evaluate_run_status_sensor, register_model
 from tagifai_platform.ml.model import predict
 from tagifai_platform.monitoring.simulate import in_distribution_texts, shifted_texts
 from tagifai_platform.registry import CHAMPION, TRAINING_IDS, ModelRegistry
@@ -44,17 +44,7 @@ def latest(instance, asset: str) -> tuple[str, dict]:
 
 
 def sensor_request(sensor, instance, result: dg.ExecuteInProcessResult):
-    """Evaluate a run-status sensor on a finished run, as the daemon would."""
-    success = next(
-        event for event in result.all_events if event.event_type == dg.DagsterEventType.RUN_SUCCESS
-    )
-    context = dg.build_run_status_sensor_context(
-        sensor_name=sensor.name,
-        dagster_instance=instance,
-        dagster_run=instance.get_run_by_id(result.run_id),
-        dagster_event=success,
-    )
-    return sensor(context)
+    return evaluate_run_status_sensor(sensor, instance, result.run_id)
 
 
 def assert_the_catalog_is_true(settings, instance, service: Service | None = None) -> dict:
