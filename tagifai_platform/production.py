@@ -20,7 +20,7 @@ from tagifai_platform import services
 from tagifai_platform.settings import PROJECT_ROOT
 
 DEFAULT_FOLDER = PROJECT_ROOT / ".production"
-DATABASES = ("dagster", "mlflow", "optuna", "warehouse")
+DATABASES = ("dagster", "mlflow", "optuna", "warehouse", "feast")
 
 
 def _postgres(folder: Path) -> services.Postgres:
@@ -47,6 +47,9 @@ def start(folder: Path) -> dict[str, str]:
         "TAGIFAI_MLFLOW_TRACKING_URI": mlflow,
         "TAGIFAI_OPTUNA_STORAGE": urls["optuna"],
         "TAGIFAI_WAREHOUSE": urls["warehouse"],
+        "TAGIFAI_FEAST_REGISTRY": urls["feast"],
+        # The broker's server, another database: Celery's queue and the features stay apart.
+        "TAGIFAI_FEAST_ONLINE_STORE": broker.rsplit("/", 1)[0] + "/1",
         "DAGSTER_PG_HOST": services.HOST,
         "DAGSTER_PG_PORT": str(postgres.port),
         "DAGSTER_PG_USER": postgres.user,

@@ -48,7 +48,11 @@ def build_resources(settings: Settings) -> dict:
         "documents": DocumentIOManager(base_dir=str(settings.records_dir)),
         "source": ProjectSource(location=settings.source, landing=str(settings.landing)),
         "validator": ExpectationsValidator(),
-        "features": FeatureStore(repo_dir=str(settings.feast_dir)),
+        "features": FeatureStore(
+            repo_dir=str(settings.feast_dir),
+            registry=settings.feast_registry,
+            online_store=settings.feast_online_store,
+        ),
         "studies": TuningStudies(
             storage=settings.optuna_storage, trials=settings.tuning_trials, workers=settings.tuning_workers
         ),

@@ -43,6 +43,8 @@ class Settings:
     mlflow_artifacts_store: str | None = None
     optuna_store: str | None = None
     warehouse_store: str | None = None
+    feast_registry: str | None = None  # a SQLAlchemy URL; None: a file under the home
+    feast_online_store: str | None = None  # redis://host:port/db; None: SQLite under the home
     celery_broker: str = "redis://127.0.0.1:6379/0"
     celery_backend_store: str | None = None
     tuning_trials: int = 12
@@ -143,6 +145,8 @@ STORES = {
     "TAGIFAI_MLFLOW_ARTIFACTS": "mlflow_artifacts_store",
     "TAGIFAI_OPTUNA_STORAGE": "optuna_store",
     "TAGIFAI_WAREHOUSE": "warehouse_store",
+    "TAGIFAI_FEAST_REGISTRY": "feast_registry",
+    "TAGIFAI_FEAST_ONLINE_STORE": "feast_online_store",
     "TAGIFAI_CELERY_BROKER": "celery_broker",
     "TAGIFAI_CELERY_BACKEND": "celery_backend_store",
 }

@@ -2,12 +2,15 @@
 
 There is no ``feature_store.yaml`` and no ``feature_repo/`` folder: :func:`repo_config` builds the
 :class:`feast.RepoConfig` and :func:`definitions` builds the objects that ``feast apply`` would
-otherwise discover in Python files. Everything lives under one directory chosen by the caller
-(the platform passes ``TAGIFAI_HOME/feast``)::
+otherwise discover in Python files. By default everything lives under one directory chosen by the
+caller (the platform passes ``TAGIFAI_HOME/feast``)::
 
     <repo_dir>/registry.db              file registry
     <repo_dir>/online_store.db          sqlite online store
     <repo_dir>/data/projects.parquet    offline store (file source, recorded relative to the repo)
+
+Shared by several machines, the registry is a SQL database (Feast's ``sql`` registry, a SQLAlchemy
+URL) and the online store a Redis server (Feast's ``redis`` store, given as ``redis://host:port/db``).
 
 Feast is imported inside the functions because importing it takes several seconds.
 """
@@ -61,11 +64,15 @@ def feature_refs() -> list[str]:
     return [f"{FEATURE_VIEW}:{name}" for name in FEATURES]
 
 
-def repo_config(repo_dir: Path) -> RepoConfig:
-    """A local-provider config whose files all live under ``repo_dir`` (absolute paths)."""
+def repo_config(repo_dir: Path, registry: str | None = None, online_store: str | None = None) -> RepoConfig:
+    """A local-provider config whose files live under ``repo_dir`` (absolute paths), with the
+    ``registry`` (a SQLAlchemy URL) and the ``online_store`` (``redis://host:port/db``) on servers
+    when given."""
     from feast import RepoConfig
     from feast.infra.offline_stores.dask import DaskOfflineStoreConfig
+    from feast.infra.online_stores.redis import RedisOnlineStoreConfig
     from feast.infra.online_stores.sqlite import SqliteOnlineStoreConfig
+    from feast.infra.registry.sql import SqlRegistryConfig
     from feast.repo_config import RegistryConfig
 
     repo_dir = Path(repo_dir).resolve()
@@ -73,11 +80,30 @@ def repo_config(repo_dir: Path) -> RepoConfig:
         project=PROJECT,
         provider="local",
         repo_path=repo_dir,
-        registry=RegistryConfig(registry_type="file", path=str(registry_path(repo_dir))),
+        registry=SqlRegistryConfig(path=registry, cache_ttl_seconds=60)
+        if registry
+        else RegistryConfig(registry_type="file", path=str(registry_path(repo_dir))),
         offline_store=DaskOfflineStoreConfig(type="file"),
-        online_store=SqliteOnlineStoreConfig(type="sqlite", path=str(online_store_path(repo_dir))),
+        online_store=RedisOnlineStoreConfig(type="redis", connection_string=redis_connection(online_store))
+        if online_store
+        else SqliteOnlineStoreConfig(type="sqlite", path=str(online_store_path(repo_dir))),
         entity_key_serialization_version=3,
     )
+
+
+def redis_connection(url: str) -> str:
+    """Feast's Redis connection string (``host:port,db=N,password=...``) for a ``redis://`` URL."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    if parts.scheme != "redis" or not parts.hostname:
+        raise ValueError(f"the Feast online store must be a redis://host:port/db URL, got {url!r}")
+    options = [f"{parts.hostname}:{parts.port or 6379}"]
+    if parts.path.strip("/"):
+        options.append(f"db={int(parts.path.strip('/'))}")
+    if parts.password:
+        options.append(f"password={parts.password}")
+    return ",".join(options)
 
 
 def definitions() -> list[Any]:

@@ -26,8 +26,11 @@ if TYPE_CHECKING:  # pragma: no cover
 REQUIRED_COLUMNS = ("id", "created_on", "title", "description", "tag", "text")
 
 
-def feature_store(repo_dir: Path) -> FeatureStore:
-    """Open the feature store whose files live under ``repo_dir`` (created if missing).
+def feature_store(
+    repo_dir: Path, registry: str | None = None, online_store: str | None = None
+) -> FeatureStore:
+    """Open the feature store whose files live under ``repo_dir`` (created if missing), with its
+    registry and online store on servers when given (see :func:`repo.repo_config`).
 
     Nothing is read from or written to the current directory: the config is built in code with
     absolute paths and ``repo_path`` points at ``repo_dir``.
@@ -36,7 +39,7 @@ def feature_store(repo_dir: Path) -> FeatureStore:
 
     repo_dir = Path(repo_dir).resolve()
     repo_dir.mkdir(parents=True, exist_ok=True)
-    return FeatureStore(repo_path=str(repo_dir), config=repo.repo_config(repo_dir))
+    return FeatureStore(repo_path=str(repo_dir), config=repo.repo_config(repo_dir, registry, online_store))
 
 
 def _repo_dir(store: FeatureStore) -> Path:

@@ -10,9 +10,12 @@ from tagifai_platform.settings import sqlite_file
 
 
 class FeatureStore(dg.ConfigurableResource):
-    """The Feast repository under the home; opened once per step (Feast is slow to import)."""
+    """The Feast repository under the home, its registry and online store on servers when set;
+    opened once per step (Feast is slow to import)."""
 
     repo_dir: str
+    registry: str | None = None
+    online_store: str | None = None
     _store = PrivateAttr(default=None)
 
     @property
@@ -20,7 +23,7 @@ class FeatureStore(dg.ConfigurableResource):
         from tagifai_platform.features import feature_store
 
         if self._store is None:
-            self._store = feature_store(Path(self.repo_dir))
+            self._store = feature_store(Path(self.repo_dir), self.registry, self.online_store)
         return self._store
 
 

@@ -49,6 +49,8 @@ def test_production_up_starts_every_service_and_down_stops_them(folder, dataset_
         assert services.http_ok(f"{settings['TAGIFAI_MLFLOW_TRACKING_URI']}/health")
         env = {**os.environ, **settings, "TAGIFAI_SOURCE": str(dataset_dir)}
         assert settings["TAGIFAI_WAREHOUSE"].endswith("/warehouse"), "runs on several machines write at once"
+        assert settings["TAGIFAI_FEAST_REGISTRY"].endswith("/feast")
+        assert settings["TAGIFAI_FEAST_ONLINE_STORE"].endswith("/1")
         status = run(["tagifai", "status"], env, cwd=folder)
         assert status.returncode == 0 and '"champion": null' in status.stdout, status.stderr
         pids = [int(path.read_text()) for path in folder.glob("*.pid")]
