@@ -49,6 +49,17 @@ class Staged:
     frame: pd.DataFrame
 
 
+@dataclass(frozen=True)
+class StagedQuery:
+    """The same version as :class:`Staged`, as a query over the warehouse instead of its rows: for an
+    audit that validates the data where it lives (see :meth:`Warehouse.reader`)."""
+
+    asset: str
+    partition: str
+    version: str
+    query: str
+
+
 def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
@@ -175,9 +186,7 @@ class Warehouse:
         """
         selected = ", ".join(f'"{name}"' for name in columns) if columns else None
         with self._connect(read_only=True) as db:
-            version = self._latest_version(db, asset, partition)
-            if version is None:
-                raise NotPublished(f"{_name(asset, partition)} has never been written.")
+            version = self._staged_version(db, asset, partition)
             frame = db.execute(
                 f"select {selected or f'* exclude ({_PARTITION}, {_VERSION})'} from {_data(asset)} "
                 f"where {_PARTITION} = ? and {_VERSION} = ?",
@@ -185,7 +194,21 @@ class Warehouse:
             ).df()
         return Staged(asset, partition, version, frame)
 
-    def audit(self, staged: Staged, *, checked_by: str, passed: bool, description: str) -> None:
+    def staged_query(self, asset: str, partition: str = UNPARTITIONED) -> StagedQuery:
+        """The latest version written for ``partition`` as a query on a :meth:`reader` connection."""
+        with self._connect(read_only=True) as db:
+            version = self._staged_version(db, asset, partition)
+        query = (
+            f"select * exclude ({_PARTITION}, {_VERSION}) from {_data(asset)} "
+            f"where {_PARTITION} = {_literal(partition)} and {_VERSION} = {_literal(version)}"
+        )
+        return StagedQuery(asset, partition, version, query)
+
+    def reader(self):
+        """A read-only DuckDB connection, waiting while a writer holds the file; the caller closes it."""
+        return self._open(read_only=True)
+
+    def audit(self, staged: Staged | StagedQuery, *, checked_by: str, passed: bool, description: str) -> None:
         """Record what the check said of a staged version: a pass publishes it.
 
         A failure of the version that is published already (a check run again, say against a new
@@ -282,6 +305,12 @@ class Warehouse:
 
     # -- helpers ---------------------------------------------------------------------------------
 
+    def _staged_version(self, db, asset: str, partition: str) -> str:
+        version = self._latest_version(db, asset, partition)
+        if version is None:
+            raise NotPublished(f"{_name(asset, partition)} has never been written.")
+        return version
+
     def _why_unpublished(self, db, asset: str, partition: str) -> str:
         latest = self._latest_version(db, asset, partition)
         if latest is None:
@@ -334,6 +363,10 @@ class Warehouse:
             if name not in existing:
                 kind = db.execute(f'select typeof("{name}") from incoming limit 1').fetchone()
                 db.execute(f'alter table {_data(asset)} add column "{name}" {kind[0] if kind else "varchar"}')
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _name(asset: str, partition: str) -> str:

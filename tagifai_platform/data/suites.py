@@ -47,6 +47,12 @@ def projects_for_validation(projects: pd.DataFrame) -> pd.DataFrame:
     return projects.assign(**{PARSED_CREATED_ON: parse_timestamps(projects["created_on"], errors="coerce")})
 
 
+def projects_for_validation_sql(projects: str) -> str:
+    """:func:`projects_for_validation` as DuckDB SQL over the query ``projects`` (read as UTC)."""
+    parsed = "timezone('UTC', try_cast(created_on as timestamptz))"
+    return f"select *, {parsed} as {PARSED_CREATED_ON} from ({projects})"
+
+
 def _project_expectations(columns: list[str]) -> list:
     import great_expectations.expectations as gxe
 
@@ -91,6 +97,14 @@ def tags_for_validation(tags: pd.DataFrame, project_ids: Iterable[str]) -> pd.Da
     """
     known = tags["id"].isin(pd.Index(project_ids).dropna())
     return tags.assign(**{MATCHED_PROJECT: tags["id"].where(known)})
+
+
+def tags_for_validation_sql(tags: str, projects: str) -> str:
+    """:func:`tags_for_validation` as DuckDB SQL: the same join, over the queries of both tables."""
+    return (
+        f"select t.*, p.id as {MATCHED_PROJECT} from ({tags}) t "
+        f"left join (select distinct id from ({projects})) p on t.id = p.id"
+    )
 
 
 def raw_tags_suite():
