@@ -7,7 +7,8 @@ Prints JSON. Each size is a synthetic source (``tagifai_platform.data.synthetic`
 projects, beside the real holdout) run by ``dagster job execute -j dataops`` in a fresh subprocess on a fresh
 home: wall time, the process's peak resident memory as the OS reports it (``wait4``), and rows per second.
 ``--duplicate-ids K`` also runs the largest size with K ids given twice, which must be refused. The overhead
-is the job on the real data against the same functions called in one Python process (imports included).
+is the job on the real data against the same functions called in one Python process (imports included):
+the same reads, warehouse writes, suites run in DuckDB, audits and transform, without Dagster.
 """
 
 from __future__ import annotations
@@ -36,19 +37,34 @@ start = time.perf_counter()
 from tagifai_platform.settings import quiet_libraries
 quiet_libraries()
 from tagifai_platform.data import sources, suites, transform
-from tagifai_platform.data.validation import ephemeral_context, validate_frame
-source = {source!r}
+from tagifai_platform.data.validation import ephemeral_context, validate_query
+from tagifai_platform.warehouse import Warehouse
+source, warehouse = {source!r}, Warehouse({warehouse!r})
+context = ephemeral_context()
+
+def stored_and_checked(asset, frame, suite, rows=lambda query: query, partition="source"):
+    warehouse.write(asset, frame, version="direct", partition=partition, publish=False)
+    staged = warehouse.staged_query(asset, partition)
+    summary = validate_query(context, warehouse.reader, rows(staged.query), suite)
+    assert summary.success, summary.describe()
+    warehouse.audit(staged, checked_by=suite.name, passed=True, description=summary.describe())
+    return staged.query
+
 projects = sources.read_projects(source + "/projects.csv")
 tags = sources.read_tags(source + "/tags.csv", projects)
 holdout = sources.read_holdout(source + "/holdout.csv")
-context = ephemeral_context()
-for frame, suite in [(suites.projects_for_validation(projects), suites.raw_projects_suite()),
-                     (suites.tags_for_validation(tags, projects["id"]), suites.raw_tags_suite()),
-                     (suites.projects_for_validation(holdout), suites.holdout_projects_suite())]:
-    assert validate_frame(context, frame, suite).success
+projects_query = stored_and_checked(
+    "raw_projects", projects, suites.raw_projects_suite(), suites.projects_for_validation
+)
+stored_and_checked(
+    "raw_tags", tags, suites.raw_tags_suite(), lambda tags: suites.tags_for_validation(tags, projects_query)
+)
+stored_and_checked(
+    "holdout_projects", holdout, suites.holdout_projects_suite(), suites.projects_for_validation, ""
+)
 labeled = transform.label_projects(projects, tags)
-holdout = transform.label_holdout(holdout)
-assert validate_frame(context, labeled, suites.labeled_projects_suite(holdout)).success
+labeled_suite = suites.labeled_projects_suite(transform.label_holdout(holdout))
+stored_and_checked("labeled_projects", labeled, labeled_suite)
 print(len(labeled), time.perf_counter() - start)
 """
 
@@ -132,8 +148,9 @@ def overhead(root: Path, repeats: int) -> dict:
     """Median wall and CPU seconds of the functions in one process, and of the job with each executor."""
     runs: dict[str, list[dict]] = {"direct": [], "job_in_process": [], "job_multiprocess": []}
     for attempt in range(repeats):
-        env = fresh_env(root / f"direct-{attempt}")
-        runs["direct"].append(measured([sys.executable, "-c", DIRECT.format(source=str(DATASET_DIR))], env))
+        home = root / f"direct-{attempt}"
+        direct = DIRECT.format(source=str(DATASET_DIR), warehouse=str(home / "warehouse.duckdb"))
+        runs["direct"].append(measured([sys.executable, "-c", direct], fresh_env(home)))
         for executor in ("in_process", "multiprocess"):
             runs[f"job_{executor}"].append(dataops_job(fresh_env(root / f"{executor}-{attempt}", executor)))
     medians = {

@@ -37,7 +37,7 @@ def _as_arrived(
     """Validation of a projects file as it arrived, its parsed creation times beside the text."""
     return lambda query: validator.validate_in(
         warehouse.warehouse,
-        suites.projects_for_validation_sql(_file_rows(query) if partitioned else query),
+        suites.projects_for_validation(_file_rows(query) if partitioned else query),
         suite,
     )
 
@@ -74,7 +74,7 @@ def raw_tags_suite(
         "raw_tags",
         lambda raw: validator.validate_in(
             warehouse.warehouse,
-            suites.tags_for_validation_sql(_file_rows(raw), projects),
+            suites.tags_for_validation(_file_rows(raw), projects),
             suites.raw_tags_suite(),
         ),
         where=source.describe_location(context.partition_key, "tags"),
