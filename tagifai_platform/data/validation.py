@@ -100,7 +100,7 @@ def _failure(result) -> FailedExpectation:
 
 def _summarize(batch, suite, rows: int) -> ValidationSummary:
     result = batch.validate(
-        suite, result_format={"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE}
+        suite, result_format={"result_format": "BASIC", "partial_unexpected_count": SAMPLE_SIZE}
     )
     failures = [_failure(item) for item in result.results if not item.success]
     return ValidationSummary(suite.name, rows, len(result.results), failures)
