@@ -31,15 +31,19 @@ STAGES = {
     "point_in_time_training_set": "training_dataset",
     "tuning": "best_hyperparameters",
     "training": "challenger_model",
-    "evaluation": "model_evaluation",
+    "evaluation": "evaluate_challenger",
 }
-_STEP = re.compile(r' - (\S+) - STEP_SUCCESS - Finished execution of step "\S+" in ([\d.]+)(ms|s|m)\.')
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0}
+_STEP = re.compile(r' - (\S+) - STEP_SUCCESS - Finished execution of step "\S+" in ([\dhms.]+)\.')
+_PART = re.compile(r"([\d.]+)(ms|h|m|s)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 def step_seconds(output: str) -> dict[str, float]:
-    """Each step's duration from the job's log (``... in 27.21s.``, ``in 571ms.``, ``in 2.5m.``)."""
-    return {step: round(float(value) * _UNIT_SECONDS[unit], 2) for step, value, unit in _STEP.findall(output)}
+    """Each step's duration as the job logged it (``571ms``, ``27.21s``, ``6m12s``, ``1h6m``)."""
+    return {
+        step: round(sum(float(value) * _UNIT_SECONDS[unit] for value, unit in _PART.findall(took)), 2)
+        for step, took in _STEP.findall(output)
+    }
 
 
 def champion(home: Path, env: dict) -> dict:
