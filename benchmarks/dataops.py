@@ -155,15 +155,20 @@ def overhead(root: Path, repeats: int) -> dict:
         runs["direct"].append(measured([sys.executable, "-c", direct], fresh_env(home)))
         for executor in ("in_process", "multiprocess"):
             runs[f"job_{executor}"].append(dataops_job(fresh_env(root / f"{executor}-{attempt}", executor)))
-    medians = {
-        f"{name}_{measure}": sorted(run[measure] for run in values)[len(values) // 2]
-        for name, values in runs.items()
-        for measure in ("wall_s", "cpu_s")
-    }
+    medians = median_times(runs)
     return {
         **medians,
         "ratio_in_process_wall": round(medians["job_in_process_wall_s"] / medians["direct_wall_s"], 2),
         "ratio_in_process_cpu": round(medians["job_in_process_cpu_s"] / medians["direct_cpu_s"], 2),
+    }
+
+
+def median_times(runs: dict[str, list[dict]]) -> dict[str, float]:
+    """``<name>_wall_s`` and ``<name>_cpu_s``: the median of each kind of run's measured figures."""
+    return {
+        f"{name}_{measure}": sorted(run[measure] for run in values)[len(values) // 2]
+        for name, values in runs.items()
+        for measure in ("wall_s", "cpu_s")
     }
 
 

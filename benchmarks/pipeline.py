@@ -33,6 +33,7 @@ from benchmarks.dataops import (
     fresh_env,
     machine,
     measured,
+    median_times,
     synthetic_source,
 )
 
@@ -139,11 +140,7 @@ def overhead(root: Path, repeats: int) -> dict:
     failed = [run["output"][-3000:] for values in runs.values() for run in values if not run["success"]]
     if failed:
         raise SystemExit(failed[0])
-    medians = {
-        f"{name}_{measure}": sorted(run[measure] for run in values)[len(values) // 2]
-        for name, values in runs.items()
-        for measure in ("wall_s", "cpu_s")
-    }
+    medians = median_times(runs)
     return {
         **medians,
         "ratio_wall": round(medians["job_wall_s"] / medians["direct_wall_s"], 2),
