@@ -177,27 +177,19 @@ class Warehouse:
                 self._publish(db, asset, partition, version)
             db.unregister("incoming")
 
-    def staged(
-        self, asset: str, partition: str = UNPARTITIONED, columns: Sequence[str] | None = None
-    ) -> Staged:
-        """The latest version written for ``partition``, whether or not it is published.
-
-        ``columns`` reads only those (a check that needs another table's ids need not load its texts).
-        """
-        selected = ", ".join(f'"{name}"' for name in columns) if columns else None
+    def staged(self, asset: str, partition: str = UNPARTITIONED) -> Staged:
+        """The latest version written for ``partition``, whether or not it is published."""
+        staged = self.staged_query(asset, partition)
         with self._connect(read_only=True) as db:
-            version = self._staged_version(db, asset, partition)
-            frame = db.execute(
-                f"select {selected or f'* exclude ({_PARTITION}, {_VERSION})'} from {_data(asset)} "
-                f"where {_PARTITION} = ? and {_VERSION} = ?",
-                [partition, version],
-            ).df()
-        return Staged(asset, partition, version, frame)
+            frame = db.execute(staged.query).df()
+        return Staged(asset, partition, staged.version, frame)
 
     def staged_query(self, asset: str, partition: str = UNPARTITIONED) -> StagedQuery:
         """The latest version written for ``partition`` as a query on a :meth:`reader` connection."""
         with self._connect(read_only=True) as db:
-            version = self._staged_version(db, asset, partition)
+            version = self._latest_version(db, asset, partition)
+        if version is None:
+            raise NotPublished(f"{_name(asset, partition)} has never been written.")
         query = (
             f"select * exclude ({_PARTITION}, {_VERSION}) from {_data(asset)} "
             f"where {_PARTITION} = {_literal(partition)} and {_VERSION} = {_literal(version)}"
@@ -304,12 +296,6 @@ class Warehouse:
         return reasons
 
     # -- helpers ---------------------------------------------------------------------------------
-
-    def _staged_version(self, db, asset: str, partition: str) -> str:
-        version = self._latest_version(db, asset, partition)
-        if version is None:
-            raise NotPublished(f"{_name(asset, partition)} has never been written.")
-        return version
 
     def _why_unpublished(self, db, asset: str, partition: str) -> str:
         latest = self._latest_version(db, asset, partition)
