@@ -13,7 +13,7 @@ import dagster as dg
 import pandas as pd
 
 from tagifai_platform.data.validation import ValidationSummary
-from tagifai_platform.warehouse import UNPARTITIONED, Warehouse
+from tagifai_platform.warehouse import UNPARTITIONED, Staged, StagedQuery, Warehouse
 
 
 def check_metadata(summary: ValidationSummary) -> dict:
@@ -33,21 +33,21 @@ def check_metadata(summary: ValidationSummary) -> dict:
     return metadata
 
 
-def audit(
-    context: dg.AssetCheckExecutionContext,
-    warehouse: Warehouse,
-    asset: str,
-    validate: Callable[[pd.DataFrame], ValidationSummary],
-    where: str,
-) -> dg.AssetCheckResult:
-    """Validate the staged version of ``asset`` (this check's partition) and publish it if it passes.
-
-    ``where`` names what the data came from (a file, a step), so that a failure says where to look.
-    """
+def _partition(context: dg.AssetCheckExecutionContext) -> str:
     (spec,) = context.check_specs
     partitioned = spec.partitions_def is not None and context.has_partition_key
-    staged = warehouse.staged(asset, context.partition_key if partitioned else UNPARTITIONED)
-    summary = validate(staged.frame)
+    return context.partition_key if partitioned else UNPARTITIONED
+
+
+def _verdict(
+    context: dg.AssetCheckExecutionContext,
+    warehouse: Warehouse,
+    staged: Staged | StagedQuery,
+    summary: ValidationSummary,
+    where: str,
+) -> dg.AssetCheckResult:
+    """Record the verdict on ``staged`` (a pass publishes it) and report it to Dagster."""
+    (spec,) = context.check_specs
     description = f"{where}: {summary.describe()}"
     warehouse.audit(staged, checked_by=spec.name, passed=summary.success, description=description)
     return dg.AssetCheckResult(
@@ -60,3 +60,31 @@ def audit(
             "source": where,
         },
     )
+
+
+def audit(
+    context: dg.AssetCheckExecutionContext,
+    warehouse: Warehouse,
+    asset: str,
+    validate: Callable[[pd.DataFrame], ValidationSummary],
+    where: str,
+) -> dg.AssetCheckResult:
+    """Validate the staged version of ``asset`` (this check's partition) and publish it if it passes.
+
+    ``where`` names what the data came from (a file, a step), so that a failure says where to look.
+    """
+    staged = warehouse.staged(asset, _partition(context))
+    return _verdict(context, warehouse, staged, validate(staged.frame), where)
+
+
+def audit_in_place(
+    context: dg.AssetCheckExecutionContext,
+    warehouse: Warehouse,
+    asset: str,
+    validate: Callable[[str], ValidationSummary],
+    where: str,
+) -> dg.AssetCheckResult:
+    """:func:`audit`, with ``validate`` given the staged version as a query on the warehouse: the
+    rows stay in DuckDB, for tables too large to load into pandas for every check."""
+    staged = warehouse.staged_query(asset, _partition(context))
+    return _verdict(context, warehouse, staged, validate(staged.query), where)

@@ -14,8 +14,14 @@ import pandas as pd
 from pydantic import PrivateAttr
 
 from tagifai_platform.data.transform import tag_distribution
-from tagifai_platform.data.validation import ValidationSummary, ephemeral_context, validate_frame
+from tagifai_platform.data.validation import (
+    ValidationSummary,
+    ephemeral_context,
+    validate_frame,
+    validate_query,
+)
 from tagifai_platform.registry import ModelRegistry
+from tagifai_platform.warehouse import Warehouse
 
 DATAOPS, MLOPS, MONITORING = "dataops", "mlops", "monitoring"
 
@@ -52,10 +58,18 @@ class ExpectationsValidator(dg.ConfigurableResource):
 
     _context = PrivateAttr(default=None)
 
-    def validate(self, frame: pd.DataFrame, suite) -> ValidationSummary:
+    @property
+    def context(self):
         if self._context is None:
             self._context = ephemeral_context()
-        return validate_frame(self._context, frame, suite)
+        return self._context
+
+    def validate(self, frame: pd.DataFrame, suite) -> ValidationSummary:
+        return validate_frame(self.context, frame, suite)
+
+    def validate_in(self, warehouse: Warehouse, query: str, suite) -> ValidationSummary:
+        """Validate the rows of ``query`` inside the warehouse (GX on DuckDB through SQLAlchemy)."""
+        return validate_query(self.context, warehouse.reader, query, suite)
 
 
 class ModelRegistryResource(dg.ConfigurableResource):

@@ -5,12 +5,13 @@ suite checks what the model will learn from (including that no project leaks fro
 and the training set suite checks it once more where the model reads it. The raw suites refuse
 everything the transform cannot take: ids in one plain spelling, ISO 8601 times that are not in
 the future, titles and descriptions that are not blank. They run on :func:`projects_for_validation`,
-which adds the parsed creation time beside the text that arrived.
+which adds the parsed creation time beside the text that arrived. The raw and labeled suites run in
+the DuckDB warehouse (``validation.validate_query``) on the SQL built here; the training set suite
+runs on the frame the model reads.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
@@ -29,7 +30,6 @@ from tagifai_platform.data.schema import (
     TAG_COLUMNS,
     TIMESTAMP_PATTERN,
 )
-from tagifai_platform.data.transform import parse_timestamps
 
 PARSED_CREATED_ON = "created_on_utc"
 # Beside each tag's id: the same id if the batch has a project of that id, null otherwise.
@@ -42,9 +42,12 @@ def _suite(name: str, expectations: list):
     return gx.ExpectationSuite(name=name, expectations=expectations)
 
 
-def projects_for_validation(projects: pd.DataFrame) -> pd.DataFrame:
-    """Projects as they arrived, plus their creation time parsed to UTC (null where it does not parse)."""
-    return projects.assign(**{PARSED_CREATED_ON: parse_timestamps(projects["created_on"], errors="coerce")})
+def projects_for_validation(projects: str) -> str:
+    """Projects as they arrived (the DuckDB query ``projects``), plus their creation time parsed to
+    naive UTC (null where it does not parse), as :func:`~tagifai_platform.data.transform.parse_timestamps`
+    reads it; run on a connection whose time zone is UTC."""
+    parsed = "timezone('UTC', try_cast(created_on as timestamptz))"
+    return f"select *, {parsed} as {PARSED_CREATED_ON} from ({projects})"
 
 
 def _project_expectations(columns: list[str]) -> list:
@@ -83,14 +86,17 @@ def raw_projects_suite():
     return _suite("raw_projects", _arrived_project_expectations(PROJECT_COLUMNS))
 
 
-def tags_for_validation(tags: pd.DataFrame, project_ids: Iterable[str]) -> pd.DataFrame:
+def tags_for_validation(tags: str, projects: str) -> str:
     """Tags as they arrived, plus the id of the batch's project each names (null where there is none).
 
-    Membership is a hash join here rather than a value set in the suite: Great Expectations copies an
-    expectation's arguments several times per validation, which at a million project ids took minutes.
+    Membership is a join (of the DuckDB queries of both files) rather than a value set in the
+    suite: Great Expectations copies an expectation's arguments several times per validation,
+    which at a million project ids took minutes.
     """
-    known = tags["id"].isin(pd.Index(project_ids).dropna())
-    return tags.assign(**{MATCHED_PROJECT: tags["id"].where(known)})
+    return (
+        f"select t.*, p.id as {MATCHED_PROJECT} from ({tags}) t "
+        f"left join (select distinct id from ({projects})) p on t.id = p.id"
+    )
 
 
 def raw_tags_suite():

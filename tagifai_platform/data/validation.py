@@ -1,4 +1,5 @@
-"""Running a Great Expectations suite on a pandas frame and summarising what failed.
+"""Running a Great Expectations suite, on a pandas frame or in the DuckDB warehouse, and summarising
+what failed.
 
 The summary is plain data so that callers (asset checks, the CLI, tests) can show which
 expectations failed, on how many rows, with a sample of the offending values.
@@ -6,6 +7,7 @@ expectations failed, on how many rows, with a sample of the offending values.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -96,6 +98,15 @@ def _failure(result) -> FailedExpectation:
     )
 
 
+def _summarize(batch, suite, rows: int) -> ValidationSummary:
+    # BASIC holds what a failure shows (the count and a sample); SUMMARY adds value counts nobody reads.
+    result = batch.validate(
+        suite, result_format={"result_format": "BASIC", "partial_unexpected_count": SAMPLE_SIZE}
+    )
+    failures = [_failure(item) for item in result.results if not item.success]
+    return ValidationSummary(suite.name, rows, len(result.results), failures)
+
+
 def validate_frame(context, frame: pd.DataFrame, suite) -> ValidationSummary:
     """Validate ``frame`` as one whole-dataframe batch of a pandas data source."""
     source = context.data_sources.add_or_update_pandas("frames")
@@ -103,8 +114,62 @@ def validate_frame(context, frame: pd.DataFrame, suite) -> ValidationSummary:
     batch = asset.add_batch_definition_whole_dataframe("whole").get_batch(
         batch_parameters={"dataframe": frame}
     )
-    result = batch.validate(
-        suite, result_format={"result_format": "SUMMARY", "partial_unexpected_count": SAMPLE_SIZE}
+    return _summarize(batch, suite, len(frame))
+
+
+def _duckdb_creator(connect: Callable[[], object], opened: list) -> Callable[[], object]:
+    """DB-API connections for GX's SQLAlchemy engine on DuckDB, each query on a cursor of its own.
+
+    GX runs a metric's query inside ``with engine.connect()`` and fetches its rows after the block
+    has closed the connection, which rolls its transaction back. DuckDB streams results from its
+    connection, and duckdb-engine runs every SQLAlchemy cursor on that one connection, so the
+    rollback discarded the rows and every metric failed with "list index out of range" (GX 1.24,
+    duckdb-engine 0.17). A DuckDB cursor is a connection of its own that the rollback leaves alone.
+    Times without an offset are read as UTC on each cursor, as the pandas checks read them. Every
+    DuckDB connection made is added to ``opened``, for the caller to close.
+    """
+    from duckdb_engine import ConnectionWrapper, CursorWrapper
+
+    def creator() -> ConnectionWrapper:
+        connection = connect()
+        opened.append(connection)
+        wrapper = ConnectionWrapper(connection)
+
+        def cursor() -> CursorWrapper:
+            own = connection.cursor()
+            opened.append(own)
+            own.execute("set TimeZone = 'UTC'")
+            return CursorWrapper(own, wrapper)
+
+        wrapper.cursor = cursor
+        return wrapper
+
+    return creator
+
+
+def validate_query(context, connect: Callable[[], object], query: str, suite) -> ValidationSummary:
+    """Validate the rows of ``query`` in DuckDB, where they are: GX sends each metric as SQL and
+    reads back counts and a sample, so a million rows are never copied into Python.
+
+    ``connect`` opens a DuckDB connection to the database ``query`` reads; every connection is
+    closed before this returns, so the caller may open the database for writing again.
+    """
+    import sqlalchemy as sa
+    from sqlalchemy.dialects import postgresql
+
+    opened: list = []
+    source = context.data_sources.add_or_update_sql(
+        "warehouse", connection_string="duckdb://", kwargs={"creator": _duckdb_creator(connect, opened)}
     )
-    failures = [_failure(item) for item in result.results if not item.success]
-    return ValidationSummary(suite.name, len(frame), len(result.results), failures)
+    try:
+        engine = source.get_execution_engine()
+        # GX picks the SQL of regular expressions by dialect module and knows none for DuckDB, whose
+        # SQLAlchemy dialect is PostgreSQL's; DuckDB's `~` is PostgreSQL's (a match anywhere in the text).
+        engine.dialect_module = postgresql
+        asset = source.add_query_asset(name=f"{suite.name}_{len(source.assets)}", query=query)
+        batch = asset.add_batch_definition_whole_table("whole").get_batch()
+        rows = engine.execute_query(sa.text(f"select count(*) from ({query})")).scalar()
+        return _summarize(batch, suite, rows)
+    finally:
+        for connection in reversed(opened):
+            connection.close()

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer, TfidfVectorizer
 from sklearn.linear_model import LogisticRegression, SGDClassifier
 from sklearn.metrics import f1_score
 from sklearn.pipeline import FeatureUnion, Pipeline
@@ -45,6 +45,8 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "char_min_df": 1,
     "char_max_features": None,
     "sublinear_tf": True,
+    # None: each view learns its vocabulary; n: n-grams hashed into 2**n columns (see sized_params).
+    "hash_bits": None,
     "class_weight": "balanced",
     "classifier": "sgd",
     "loss": "log_loss",
@@ -56,6 +58,15 @@ DEFAULT_PARAMS: dict[str, Any] = {
 # Four classes put the top probability at 0.25 or more, so the grid starts where it can bite;
 # 0.0 stays in so that "no fallback" is always a candidate.
 THRESHOLD_GRID = (0.0, *np.round(np.arange(0.25, 0.81, 0.05), 2).tolist())
+
+
+# A vocabulary grows with the data: at a million projects it holds tens of millions of character
+# n-grams, in memory while it is counted and in every saved model. Hashed n-grams take 2**HASH_BITS
+# columns whatever the data. 2**22 leaves the real data's ~200,000 n-grams almost free of collisions,
+# yet on it hashing reached 0.921 holdout F1 against the vocabulary's 0.927 with the default seed
+# (one of 191 projects; both span 0.921 to 0.932 over SGD seeds), so small data keeps its vocabulary.
+HASHING_FROM_ROWS = 50_000
+HASH_BITS = 22
 
 
 def resolve_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -70,28 +81,41 @@ def resolve_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
     return resolved
 
 
+def sized_params(params: Mapping[str, Any] | None, rows: int) -> dict[str, Any]:
+    """``params`` for fitting on ``rows`` texts: hashed n-grams from ``HASHING_FROM_ROWS`` rows on."""
+    resolved = resolve_params(params)
+    if rows >= HASHING_FROM_ROWS and resolved["hash_bits"] is None:
+        resolved["hash_bits"] = HASH_BITS
+    return resolved
+
+
+def _tfidf(p: Mapping[str, Any], view: str, **analyzer: Any) -> Pipeline | TfidfVectorizer:
+    """One TF-IDF view of the text, over a learned vocabulary or hashed n-grams (where ``min_df``
+    and ``max_features``, which need a vocabulary, do not apply)."""
+    if p["hash_bits"] is None:
+        return TfidfVectorizer(
+            min_df=p[f"{view}_min_df"],
+            max_features=p[f"{view}_max_features"],
+            sublinear_tf=p["sublinear_tf"],
+            **analyzer,
+        )
+    counts = HashingVectorizer(n_features=2 ** p["hash_bits"], alternate_sign=False, norm=None, **analyzer)
+    return Pipeline([("counts", counts), ("tfidf", TfidfTransformer(sublinear_tf=p["sublinear_tf"]))])
+
+
 def build_pipeline(params: Mapping[str, Any] | None = None) -> Pipeline:
     """The unfitted text -> probabilities pipeline for ``params`` (missing names take the defaults)."""
     p = resolve_params(params)
     features = FeatureUnion(
         [
-            (
-                "words",
-                TfidfVectorizer(
-                    ngram_range=(1, p["word_ngram_max"]),
-                    min_df=p["word_min_df"],
-                    max_features=p["word_max_features"],
-                    sublinear_tf=p["sublinear_tf"],
-                ),
-            ),
+            ("words", _tfidf(p, "word", ngram_range=(1, p["word_ngram_max"]))),
             (
                 "chars",
-                TfidfVectorizer(
+                _tfidf(
+                    p,
+                    "char",
                     analyzer=p["char_analyzer"],
                     ngram_range=(p["char_ngram_min"], p["char_ngram_max"]),
-                    min_df=p["char_min_df"],
-                    max_features=p["char_max_features"],
-                    sublinear_tf=p["sublinear_tf"],
                 ),
             ),
         ]
@@ -173,7 +197,7 @@ def train_model(
     params: Mapping[str, Any] | None, train: pd.DataFrame, validation: pd.DataFrame
 ) -> TagClassifier:
     """Fit on ``train`` and tune the fallback threshold on ``validation``."""
-    model = TagClassifier(params=resolve_params(params)).fit(train["text"], train["tag"])
+    model = TagClassifier(params=sized_params(params, len(train))).fit(train["text"], train["tag"])
     model.threshold = tune_threshold(model, validation["text"], validation["tag"])
     return model
 

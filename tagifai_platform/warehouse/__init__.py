@@ -62,6 +62,17 @@ class Staged:
     frame: pd.DataFrame
 
 
+@dataclass(frozen=True)
+class StagedQuery:
+    """The same version as :class:`Staged`, as a query over the warehouse instead of its rows: for an
+    audit that validates the data where it lives (see :meth:`Warehouse.reader`)."""
+
+    asset: str
+    partition: str
+    version: str
+    query: str
+
+
 def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
@@ -147,25 +158,45 @@ class Warehouse:
             if publish:
                 self._publish(db, asset, partition, version)
 
-    def staged(
-        self, asset: str, partition: str = UNPARTITIONED, columns: Sequence[str] | None = None
-    ) -> Staged:
-        """The latest version written for ``partition``, whether or not it is published.
-
-        ``columns`` reads only those (a check that needs another table's ids need not load its texts).
-        """
+    def staged(self, asset: str, partition: str = UNPARTITIONED) -> Staged:
+        """The latest version written for ``partition``, whether or not it is published."""
         with self.backend.reading() as db:
             version = self._latest_version(db, asset, partition)
             if version is None:
                 raise NotPublished(f"{_name(asset, partition)} has never been written.")
             frame = db.frame(
-                f"select {_quoted(columns or self._columns(db, asset))} from {_data(asset)} "
+                f"select {_quoted(self._columns(db, asset))} from {_data(asset)} "
                 f"where {_PARTITION} = ? and {_VERSION} = ?",
                 [partition, version],
             )
         return Staged(asset, partition, version, frame)
 
-    def audit(self, staged: Staged, *, checked_by: str, passed: bool, description: str) -> None:
+    def staged_query(self, asset: str, partition: str = UNPARTITIONED) -> StagedQuery:
+        """The latest version written for ``partition`` as a DuckDB query on a :meth:`reader` connection.
+
+        The suites are DuckDB SQL whatever the warehouse: on the DuckDB file the query reads the
+        version where it is; on PostgreSQL the backend copies the version into a DuckDB file of its
+        own first.
+        """
+        with self.backend.reading() as db:
+            version = self._latest_version(db, asset, partition)
+            if version is None:
+                raise NotPublished(f"{_name(asset, partition)} has never been written.")
+            columns = self._columns(db, asset)
+        select = (
+            f"select {_quoted(columns)} from {_data(asset)} "
+            f"where {_PARTITION} = {_literal(partition)} and {_VERSION} = {_literal(version)}"
+        )
+        query = self.backend.in_duckdb(
+            select, f"{asset}__{partition}", load=lambda: self.staged(asset, partition).frame
+        )
+        return StagedQuery(asset, partition, version, query)
+
+    def reader(self):
+        """A read-only DuckDB connection on which :meth:`staged_query`'s queries run; the caller closes it."""
+        return self.backend.duckdb_reader()
+
+    def audit(self, staged: Staged | StagedQuery, *, checked_by: str, passed: bool, description: str) -> None:
         """Record what the check said of a staged version: a pass publishes it.
 
         A failure of the version that is published already (a check run again, say against a new
@@ -323,6 +354,10 @@ class Warehouse:
         for name in frame.columns:
             if name not in existing:
                 db.rows(f'alter table {_data(asset)} add column "{name}" {db.incoming_type(name)}')
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _name(asset: str, partition: str) -> str:

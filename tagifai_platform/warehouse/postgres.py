@@ -10,7 +10,9 @@ map its column types. psycopg2 is the driver (``dagster-postgres`` ships it), wh
 from __future__ import annotations
 
 import contextlib
+import tempfile
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import pandas as pd
 
@@ -67,9 +69,32 @@ class PostgresWarehouse:
         self.address = address
         # Each read or write is a connection of its own, closed after it: no pool outlives a step.
         self.engine = create_engine(address, poolclass=NullPool)
+        self._scratch_dir = None
 
     def __str__(self) -> str:
         return self.address.render_as_string(hide_password=True)
+
+    def in_duckdb(self, select: str, name: str, load) -> str:
+        """Copy the rows ``load()`` gives into this process's scratch DuckDB file as table ``name``,
+        and return the query that reads them there: the suites' SQL is DuckDB's."""
+        import duckdb
+
+        table = name.replace('"', '""')
+        with contextlib.closing(duckdb.connect(str(self._scratch()))) as scratch:
+            scratch.register("staged_rows", load())
+            scratch.execute(f'create or replace table "{table}" as select * from staged_rows')
+        return f'select * from "{table}"'
+
+    def duckdb_reader(self):
+        """A read-only connection to the scratch file :meth:`in_duckdb` fills; the caller closes it."""
+        import duckdb
+
+        return duckdb.connect(str(self._scratch()), read_only=True)
+
+    def _scratch(self) -> Path:
+        if self._scratch_dir is None:
+            self._scratch_dir = tempfile.TemporaryDirectory(prefix="tagifai-validation-")
+        return Path(self._scratch_dir.name) / "staged.duckdb"
 
     def _has_tables(self, connection) -> bool:
         return connection.exec_driver_sql(f"select to_regclass('{SCHEMA}._audits')").scalar() is not None

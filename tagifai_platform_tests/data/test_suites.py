@@ -5,12 +5,9 @@ import pytest
 
 from tagifai_platform.data import suites
 from tagifai_platform.data.sources import read_holdout, read_projects, read_tags
-from tagifai_platform.data.validation import ephemeral_context, validate_frame
+from tagifai_platform.data.validation import validate_frame
 
-
-@pytest.fixture(scope="module")
-def gx_context():
-    return ephemeral_context()
+PROJECTS, TAGS = "select * from projects", "select * from tags"
 
 
 @pytest.fixture(scope="module")
@@ -23,18 +20,26 @@ def failed(summary) -> set[tuple[str, str]]:
     return {(failure.expectation, failure.target) for failure in summary.failures}
 
 
-def test_the_real_data_meets_every_suite(gx_context, raw, labeled, holdout, dataset_dir):
+def test_the_real_data_meets_every_suite(gx_context, validate_in_duckdb, raw, labeled, holdout, dataset_dir):
     projects, tags = raw
     holdout_file = read_holdout(str(dataset_dir / "holdout.csv"))
     training = labeled.assign(split="train")
-    for frame, suite in [
-        (suites.projects_for_validation(projects), suites.raw_projects_suite()),
-        (suites.tags_for_validation(tags, projects["id"]), suites.raw_tags_suite()),
-        (labeled, suites.labeled_projects_suite(holdout)),
-        (suites.projects_for_validation(holdout_file), suites.holdout_projects_suite()),
-        (training, suites.training_dataset_suite(holdout, expected_rows=len(labeled))),
+    for summary in [
+        validate_in_duckdb(
+            suites.raw_projects_suite(), suites.projects_for_validation(PROJECTS), projects=projects
+        ),
+        validate_in_duckdb(
+            suites.raw_tags_suite(),
+            suites.tags_for_validation(TAGS, PROJECTS),
+            tags=tags,
+            projects=projects,
+        ),
+        validate_in_duckdb(suites.labeled_projects_suite(holdout), PROJECTS, projects=labeled),
+        validate_in_duckdb(
+            suites.holdout_projects_suite(), suites.projects_for_validation(PROJECTS), projects=holdout_file
+        ),
+        validate_frame(gx_context, training, suites.training_dataset_suite(holdout, len(labeled))),
     ]:
-        summary = validate_frame(gx_context, frame, suite)
         assert summary.success, summary.describe()
 
 
@@ -129,22 +134,23 @@ def test_the_real_data_meets_every_suite(gx_context, raw, labeled, holdout, data
         "duplicate-text",
     ],
 )
-def test_raw_projects_suite_names_each_problem(gx_context, raw, corrupt, expectation, target):
-    projects = suites.projects_for_validation(corrupt(raw[0].copy()))
-    summary = validate_frame(gx_context, projects, suites.raw_projects_suite())
+def test_raw_projects_suite_names_each_problem(validate_in_duckdb, raw, corrupt, expectation, target):
+    summary = validate_in_duckdb(
+        suites.raw_projects_suite(), suites.projects_for_validation(PROJECTS), projects=corrupt(raw[0].copy())
+    )
     assert (expectation, target) in failed(summary), summary.describe()
     failure = next(f for f in summary.failures if (f.expectation, f.target) == (expectation, target))
     assert failure.unexpected_count in (None, 1, 2) and expectation in summary.describe()
 
 
-def test_raw_tags_suite_refuses_unknown_tags_and_orphan_ids(gx_context, raw):
+def test_raw_tags_suite_refuses_unknown_tags_and_orphan_ids(validate_in_duckdb, raw):
     projects, tags = raw
     bad = tags.copy()
     bad.loc[0, "tag"] = "banana"
     bad.loc[1, "id"] = "424242"
     bad.loc[2, "id"] = "0" + bad.loc[2, "id"]  # the tag's project under another spelling is not its project
-    summary = validate_frame(
-        gx_context, suites.tags_for_validation(bad, projects["id"]), suites.raw_tags_suite()
+    summary = validate_in_duckdb(
+        suites.raw_tags_suite(), suites.tags_for_validation(TAGS, PROJECTS), tags=bad, projects=projects
     )
     assert failed(summary) == {
         ("expect_column_values_to_be_in_set", "column tag"),
@@ -156,9 +162,11 @@ def test_raw_tags_suite_refuses_unknown_tags_and_orphan_ids(gx_context, raw):
     assert "banana" in summary.describe() and "424242" in summary.describe()
 
 
-def test_labeled_suite_refuses_projects_leaked_from_the_holdout(gx_context, labeled, holdout):
+def test_labeled_suite_refuses_projects_leaked_from_the_holdout(validate_in_duckdb, labeled, holdout):
     leaked = labeled.head(3)
-    summary = validate_frame(gx_context, labeled, suites.labeled_projects_suite(pd.concat([holdout, leaked])))
+    summary = validate_in_duckdb(
+        suites.labeled_projects_suite(pd.concat([holdout, leaked])), PROJECTS, projects=labeled
+    )
     assert failed(summary) == {
         ("expect_column_values_to_not_be_in_set", "column id"),
         ("expect_column_values_to_not_be_in_set", "column text"),
@@ -166,16 +174,18 @@ def test_labeled_suite_refuses_projects_leaked_from_the_holdout(gx_context, labe
     assert [failure.unexpected_count for failure in summary.failures] == [3, 3]
 
 
-def test_a_holdout_project_under_a_new_id_is_refused_by_its_text(gx_context, labeled, holdout):
+def test_a_holdout_project_under_a_new_id_is_refused_by_its_text(
+    gx_context, validate_in_duckdb, labeled, holdout
+):
     disguised = pd.concat([labeled, holdout.head(2).assign(id=[900001, 900002])], ignore_index=True)
-    for frame, suite in (
-        (disguised, suites.labeled_projects_suite(holdout)),
-        (
+    for summary in (
+        validate_in_duckdb(suites.labeled_projects_suite(holdout), PROJECTS, projects=disguised),
+        validate_frame(
+            gx_context,
             disguised.assign(split="train"),
             suites.training_dataset_suite(holdout, expected_rows=len(disguised)),
         ),
     ):
-        summary = validate_frame(gx_context, frame, suite)
         assert failed(summary) == {("expect_column_values_to_not_be_in_set", "column text")}, (
             summary.describe()
         )

@@ -10,7 +10,6 @@ from tagifai_platform.data.schema import PROJECT_COLUMNS, TAG_COLUMNS
 from tagifai_platform.data.sources import read_projects, read_tags
 from tagifai_platform.data.synthetic import NEW_TOPIC_WORDS, Shift, project_names, synthesize, write_batch
 from tagifai_platform.data.transform import holdout_overlap, label_projects
-from tagifai_platform.data.validation import ephemeral_context, validate_frame
 
 
 @pytest.fixture(scope="module")
@@ -86,19 +85,19 @@ def test_names_are_distinct_across_widths():
     assert project_names(np.array([12345]))[0] == project_names(np.array([12345]))[0]
 
 
-def test_a_batch_passes_the_suites_and_labels_every_row(raw, holdout):
+def test_a_batch_passes_the_suites_and_labels_every_row(validate_in_duckdb, raw, holdout):
     batch = synthesize(*raw, n=2_000, seed=6, shift=Shift())
-    context = ephemeral_context()
-    for frame, suite in [
-        (suites.projects_for_validation(batch.projects), suites.raw_projects_suite()),
-        (suites.tags_for_validation(batch.tags, batch.projects["id"]), suites.raw_tags_suite()),
+    projects, tags = "select * from projects", "select * from tags"
+    for suite, query in [
+        (suites.raw_projects_suite(), suites.projects_for_validation(projects)),
+        (suites.raw_tags_suite(), suites.tags_for_validation(tags, projects)),
     ]:
-        summary = validate_frame(context, frame, suite)
+        summary = validate_in_duckdb(suite, query, projects=batch.projects, tags=batch.tags)
         assert summary.success, summary.describe()
     labeled = label_projects(batch.projects, batch.tags)
     assert len(labeled) == 2_000
     assert holdout_overlap(labeled, holdout).empty
-    summary = validate_frame(context, labeled, suites.labeled_projects_suite(holdout))
+    summary = validate_in_duckdb(suites.labeled_projects_suite(holdout), projects, projects=labeled)
     assert summary.success, summary.describe()
 
 

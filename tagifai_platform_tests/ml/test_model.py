@@ -13,11 +13,14 @@ from sklearn.metrics import f1_score
 from tagifai_platform.ml.model import (
     DEFAULT_PARAMS,
     FALLBACK_TAG,
+    HASH_BITS,
+    HASHING_FROM_ROWS,
     TagClassifier,
     apply_fallback,
     as_texts,
     build_pipeline,
     predict,
+    sized_params,
     tune_threshold,
 )
 
@@ -171,6 +174,18 @@ def test_pipeline_model_clears_the_promotion_floor_on_holdout(split_model, holdo
     """Trained as the pipeline does (train split, threshold from validation), well above the 0.85 floor."""
     f1 = f1_score(holdout["tag"], split_model.predict(holdout["text"]), average="weighted")
     assert f1 >= 0.88, f1
+
+
+def test_large_data_hashes_its_n_grams_and_learns_as_well(full_model, labeled, holdout):
+    """From HASHING_FROM_ROWS rows on the features are hashed (memory fixed whatever the data); on the
+    real data that model is as good as the vocabulary's, within the spread of SGD seeds."""
+    assert sized_params({}, HASHING_FROM_ROWS - 1)["hash_bits"] is None
+    assert sized_params({"alpha": 2e-4}, HASHING_FROM_ROWS)["hash_bits"] == HASH_BITS
+    hashed = TagClassifier(sized_params({}, HASHING_FROM_ROWS)).fit(labeled["text"], labeled["tag"])
+    counts = hashed.pipeline_.named_steps["features"].transformer_list[1][1].named_steps["counts"]
+    assert counts.n_features == 2**HASH_BITS and counts.ngram_range == (3, 6)
+    f1 = f1_score(holdout["tag"], hashed.predict(holdout["text"]), average="weighted")
+    assert f1 >= 0.915, f1
 
 
 def test_clone_keeps_params_and_threshold_and_drops_the_fit(split_model):
