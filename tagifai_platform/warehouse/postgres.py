@@ -20,6 +20,7 @@ from tagifai_platform.warehouse import SCHEMA, NotPublished
 
 # Held while the bookkeeping tables are created, so that two first writers do not both create them.
 _CREATING_TABLES = "_tables"
+_scratch_dir: tempfile.TemporaryDirectory | None = None
 
 
 def _pyformat(sql: str) -> str:
@@ -69,7 +70,6 @@ class PostgresWarehouse:
         self.address = address
         # Each read or write is a connection of its own, closed after it: no pool outlives a step.
         self.engine = create_engine(address, poolclass=NullPool)
-        self._scratch_dir = None
 
     def __str__(self) -> str:
         return self.address.render_as_string(hide_password=True)
@@ -91,10 +91,13 @@ class PostgresWarehouse:
 
         return duckdb.connect(str(self._scratch()), read_only=True)
 
-    def _scratch(self) -> Path:
-        if self._scratch_dir is None:
-            self._scratch_dir = tempfile.TemporaryDirectory(prefix="tagifai-validation-")
-        return Path(self._scratch_dir.name) / "staged.duckdb"
+    @staticmethod
+    def _scratch() -> Path:
+        """One scratch file per process: the resource makes a new warehouse object for each call."""
+        global _scratch_dir
+        if _scratch_dir is None:
+            _scratch_dir = tempfile.TemporaryDirectory(prefix="tagifai-validation-")  # removed at exit
+        return Path(_scratch_dir.name) / "staged.duckdb"
 
     def _has_tables(self, connection) -> bool:
         return connection.exec_driver_sql(f"select to_regclass('{SCHEMA}._audits')").scalar() is not None

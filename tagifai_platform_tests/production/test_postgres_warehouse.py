@@ -1,5 +1,6 @@
 """The warehouse on PostgreSQL: the write-audit-publish rules of the DuckDB file; runs that write at once."""
 
+import contextlib
 import multiprocessing
 import subprocess
 import uuid
@@ -86,7 +87,11 @@ def test_a_new_version_supersedes_the_published_one_and_new_columns_are_added(lo
     published = warehouse.published("projects").sort_values("id").reset_index(drop=True)
     assert published["id"].tolist() == [3, 4, 10, 11], "run1's rows went when run3 superseded them"
     assert published["stars"].isna().tolist() == [False, False, True, True]
-    assert warehouse.staged("projects", "b2", columns=["id"]).frame["id"].tolist() == [3, 4]
+    assert warehouse.staged("projects", "b2").frame["id"].tolist() == [3, 4]
+    # The suites' DuckDB SQL reads the same version, from a scratch copy on PostgreSQL.
+    staged = warehouse.staged_query("projects", "b2")
+    with contextlib.closing(warehouse.reader()) as db:
+        assert sorted(db.execute(staged.query).df()["id"]) == [3, 4]
 
 
 def test_a_published_version_that_fails_a_later_audit_is_withdrawn(location):
