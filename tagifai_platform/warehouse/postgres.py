@@ -5,6 +5,7 @@ turns (a transaction-level advisory lock per asset: its table, columns and view 
 while writers of different assets, and every reader, go at once; readers see only committed
 publications. A frame becomes the temporary table ``incoming`` through pandas and SQLAlchemy, which
 map its column types. psycopg2 is the driver (``dagster-postgres`` ships it), whatever the URL says.
+The checks' suites are DuckDB SQL: a staged version to validate is copied into a scratch DuckDB file.
 """
 
 from __future__ import annotations
