@@ -130,8 +130,9 @@ def failed_actions(context: dg.RunFailureSensorContext, decision_log: DecisionLo
     if decided_in is None:
         return dg.SkipReason(f"Run {run.run_id} was not asked for by the policy engine.")
     checks = context.instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
-    if any(event.dagster_event.event_specific_data.check_name == GATE_CHECK for event in checks):
-        return dg.SkipReason(f"Run {run.run_id} retrained and the gate judged the challenger.")
+    verdicts = [event.dagster_event.event_specific_data for event in checks]
+    if any(verdict.check_name == GATE_CHECK and not verdict.passed for verdict in verdicts):
+        return dg.SkipReason(f"Run {run.run_id} retrained and the gate refused the challenger.")
     records = decision_log.records()
     if any(r.get("failed_run") == run.run_id for r in records):
         return dg.SkipReason(f"Run {run.run_id} is already recorded as failed.")
