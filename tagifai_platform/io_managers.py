@@ -11,6 +11,7 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+import pyarrow as pa
 
 from tagifai_platform.warehouse import SCHEMA, UNPARTITIONED, NotPublished, Warehouse
 
@@ -115,12 +116,13 @@ class WarehouseResource(dg.ConfigurableResource):
 class WarehouseIOManager(dg.ConfigurableIOManager):
     """Tables in the warehouse: written as a version, read only once published.
 
-    A partition is stored with its rows; a reader of all partitions gets every published one.
+    A partition is stored with its rows; a reader of all partitions gets every published one. Tables
+    are pandas frames or Arrow tables, as the asset's type says.
     """
 
     database: str
 
-    def handle_output(self, context: dg.OutputContext, obj: pd.DataFrame) -> None:
+    def handle_output(self, context: dg.OutputContext, obj: pd.DataFrame | pa.Table) -> None:
         if not context.has_asset_key:  # an op's table: one partition per run, read by later steps
             table, partition = _op_table(context), context.run_id
             Warehouse(self.database).write(
@@ -144,14 +146,17 @@ class WarehouseIOManager(dg.ConfigurableIOManager):
             }
         )
 
-    def load_input(self, context: dg.InputContext) -> pd.DataFrame:
+    def load_input(self, context: dg.InputContext) -> pd.DataFrame | pa.Table:
+        warehouse = Warehouse(self.database)
+        wanted = context.dagster_type.typing_type
+        published = warehouse.published_table if wanted is pa.Table else warehouse.published
         if not context.has_asset_key:
             upstream = context.upstream_output
-            return Warehouse(self.database).published(_op_table(upstream), [upstream.run_id])
+            return published(_op_table(upstream), [upstream.run_id])
         asset = context.asset_key.path[-1]
         partitions = context.asset_partition_keys if context.has_asset_partitions else None
         try:
-            return Warehouse(self.database).published(asset, partitions)
+            return published(asset, partitions)
         except NotPublished as error:
             raise dg.Failure(f"Nothing to read: {error}") from error
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+import pyarrow as pa
 from pydantic import PrivateAttr
 
 from tagifai_platform.data.transform import tag_distribution
@@ -35,21 +36,28 @@ PREVIEW_ROWS = 5
 PREVIEW_WIDTH = 80
 
 
-def frame_metadata(frame: pd.DataFrame, *, source: str, batch: str | None) -> dict:
-    """Materialization metadata of a table: counts, schema, preview, tag mix."""
-    preview = frame.head(PREVIEW_ROWS).astype(str).apply(lambda column: column.str.slice(0, PREVIEW_WIDTH))
+def frame_metadata(frame: pd.DataFrame | pa.Table, *, source: str, batch: str | None) -> dict:
+    """Materialization metadata of a table (pandas or Arrow): counts, schema, preview, tag mix.
+
+    Of an Arrow table only the first rows and the tags are converted to pandas.
+    """
+    arrow = isinstance(frame, pa.Table)
+    head = frame.slice(0, PREVIEW_ROWS).to_pandas() if arrow else frame.head(PREVIEW_ROWS)
+    types = zip(frame.schema.names, frame.schema.types) if arrow else frame.dtypes.items()
+    preview = head.astype(str).apply(lambda column: column.str.slice(0, PREVIEW_WIDTH))
     metadata = {
         "dagster/row_count": len(frame),
         "dagster/column_schema": dg.TableSchema(
-            columns=[dg.TableColumn(name=str(name), type=str(dtype)) for name, dtype in frame.dtypes.items()]
+            columns=[dg.TableColumn(name=str(name), type=str(kind)) for name, kind in types]
         ),
         "preview": dg.MetadataValue.md(preview.to_markdown(index=False)),
         "source": source,
     }
     if batch is not None:
         metadata["batch"] = batch
-    if "tag" in frame.columns:
-        metadata["tag_distribution"] = dg.MetadataValue.json(tag_distribution(frame.dropna(subset=["tag"])))
+    if "tag" in (frame.column_names if arrow else frame.columns):
+        tags = frame.select(["tag"]).to_pandas() if arrow else frame
+        metadata["tag_distribution"] = dg.MetadataValue.json(tag_distribution(tags.dropna(subset=["tag"])))
     return metadata
 
 

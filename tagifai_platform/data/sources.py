@@ -2,7 +2,8 @@
 
 Files are read as text so the raw assets keep exactly what arrived: types are checked by the
 validation suites, not silently coerced here. Every failure is a :class:`SourceError` that says
-which file was tried and how to point the platform somewhere else.
+which file was tried and how to point the platform somewhere else. The ingestion path keeps the
+files as Arrow tables (``parse_*``), which DuckDB reads without a copy; ``read_*`` give pandas frames.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import urllib.request
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 
 from tagifai_platform.data.schema import HOLDOUT_COLUMNS, PROJECT_COLUMNS, TAG_COLUMNS
 
@@ -45,13 +47,12 @@ def read_bytes(location: str) -> bytes:
         raise SourceError(f"Could not read {location}: {error}. {HINT}") from error
 
 
-def parse_csv(content: bytes, where: str) -> pd.DataFrame:
-    """Parse CSV bytes into a frame of strings, with empty cells as nulls.
+def parse_csv(content: bytes, where: str) -> pa.Table:
+    """Parse CSV bytes into a table of strings, with empty cells as nulls.
 
     pyarrow's reader (every column read as text, quoted line breaks allowed) parses a million
-    projects in a fifth of pandas' time, on both cores.
+    projects in a fifth of pandas' time, on both cores, into a fifth of pandas' memory.
     """
-    import pyarrow as pa
     import pyarrow.csv as pa_csv
 
     if not content.strip():
@@ -76,14 +77,12 @@ def parse_csv(content: bytes, where: str) -> pd.DataFrame:
         )
     except pa.ArrowInvalid as error:
         raise SourceError(f"{where} is not a valid CSV file: {error}") from error
-    frame = table.to_pandas()
-    frame.columns = [str(column).strip() for column in frame.columns]
-    return frame
+    return table.rename_columns([name.strip() for name in table.column_names])
 
 
-def require_columns(frame: pd.DataFrame, expected: list[str], where: str) -> pd.DataFrame:
+def require_columns(table: pa.Table, expected: list[str], where: str) -> pa.Table:
     """Fail on missing or extra columns; a column order that differs is left for the suites to report."""
-    found = list(frame.columns)
+    found = table.column_names
     missing = [column for column in expected if column not in found]
     extra = [column for column in found if column not in expected]
     if missing or extra:
@@ -93,37 +92,37 @@ def require_columns(frame: pd.DataFrame, expected: list[str], where: str) -> pd.
         if extra:
             problems.append(f"unexpected columns {extra}")
         raise SourceError(f"{where}: {' and '.join(problems)}; expected {','.join(expected)}.")
-    return frame
+    return table
 
 
-def parse_projects(content: bytes, location: str) -> pd.DataFrame:
+def parse_projects(content: bytes, location: str) -> pa.Table:
     return require_columns(parse_csv(content, location), PROJECT_COLUMNS, location)
 
 
 def read_projects(location: str) -> pd.DataFrame:
-    return parse_projects(read_bytes(location), location)
+    return parse_projects(read_bytes(location), location).to_pandas()
 
 
 def read_holdout(location: str) -> pd.DataFrame:
-    return require_columns(parse_csv(read_bytes(location), location), HOLDOUT_COLUMNS, location)
+    return require_columns(parse_csv(read_bytes(location), location), HOLDOUT_COLUMNS, location).to_pandas()
 
 
 def read_tags(location: str, projects: pd.DataFrame) -> pd.DataFrame:
-    return parse_tags(read_bytes(location), location, projects)
+    return parse_tags(read_bytes(location), location, projects).to_pandas()
 
 
-def parse_tags(content: bytes, location: str, projects: pd.DataFrame) -> pd.DataFrame:
+def parse_tags(content: bytes, location: str, projects: pa.Table | pd.DataFrame) -> pa.Table:
     """Parse tags as ``id,tag``, or as a lone ``tag`` column row-aligned with ``projects``.
 
     The public Made With ML repository ships the second form; ids are taken from the projects
     file so both forms give the same frame.
     """
-    frame = parse_csv(content, location)
-    if list(frame.columns) == ["tag"]:
-        if len(frame) != len(projects):
+    table = parse_csv(content, location)
+    if table.column_names == ["tag"]:
+        if len(table) != len(projects):
             raise SourceError(
-                f"{location} has a lone tag column with {len(frame)} rows, but the projects file has "
+                f"{location} has a lone tag column with {len(table)} rows, but the projects file has "
                 f"{len(projects)}: row-aligned tags need one row per project."
             )
-        frame = pd.DataFrame({"id": projects["id"].to_numpy(), "tag": frame["tag"].to_numpy()})
-    return require_columns(frame, TAG_COLUMNS, location)
+        table = pa.table({"id": projects["id"], "tag": table["tag"]})
+    return require_columns(table, TAG_COLUMNS, location)

@@ -1,10 +1,23 @@
-"""From raw projects and tags to the labeled data set the model learns from."""
+"""From raw projects and tags to the labeled data set the model learns from.
+
+The transform is SQL that DuckDB runs over the frames it is given (pandas or Arrow), in memory and
+on every core: at a million projects the same steps in pandas took 20 s, most of it one Python call
+per text. It expects frames that passed the raw suites (plain integer ids, ISO 8601 times), whose
+SQL reads the times the same way.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import sys
+
 import pandas as pd
+import pyarrow as pa
 
 from tagifai_platform.data.schema import CLASSES, LABELED_COLUMNS, OTHER
+
+Frame = pd.DataFrame | pa.Table
 
 
 def fold_tag(tag: str) -> str:
@@ -15,57 +28,94 @@ def fold_tag(tag: str) -> str:
 def normalize_text(values: pd.Series) -> pd.Series:
     """Runs of white space as one space, none at the ends: one spelling of a text for every comparison.
 
-    ``str.split`` splits on exactly the characters ``\\s`` matches, at a sixth of a regular
-    expression's cost (9 s at a million projects).
+    ``str.split`` splits on exactly the characters of :func:`white_space`, which the SQL uses.
     """
     return values.fillna("").astype(str).map(lambda value: " ".join(value.split()))
 
 
-def build_text(title: pd.Series, description: pd.Series) -> pd.Series:
-    return normalize_text(title.fillna("") + " " + description.fillna(""))
+@functools.cache
+def white_space() -> str:
+    """Python's white space (what ``str.split`` splits on) as an RE2 class, so SQL and Python agree."""
+    codes = (code for code in range(sys.maxunicode + 1) if chr(code).isspace())
+    return "[" + "".join(f"\\x{{{code:x}}}" for code in codes) + "]"
 
 
-def parse_ids(values: pd.Series) -> pd.Series:
-    """Ids as int64; the suites have made sure each is one plain spelling of a 64-bit integer."""
-    return values.astype("int64")
+def _where_needed(column: str, pattern: str, rewritten: str) -> str:
+    """``rewritten`` for the values that match ``pattern``, the rest as they are: most texts are
+    clean, and testing one is a fifth of the cost of rewriting it."""
+    return f"case when regexp_matches({column}, '{pattern}') then {rewritten} else {column} end"
 
 
-def parse_timestamps(values: pd.Series) -> pd.Series:
-    """ISO 8601 text as naive UTC: offsets are applied row by row, times without one are UTC.
+def _stripped(column: str) -> str:
+    space = white_space()
+    edges = f"^{space}|{space}$"
+    return _where_needed(column, edges, f"regexp_replace({column}, '^{space}+|{space}+$', '', 'g')")
 
-    Explicit, so the result never depends on the zone of the machine that ran it.
+
+def _normalized(column: str) -> str:
+    space = white_space()
+    other = space.replace("\\x{20}", "")  # a lone space between words is what normalizing leaves
+    untidy = f"{other}|  |^ | $"
+    return _where_needed(column, untidy, f"trim(regexp_replace({column}, '{space}+', ' ', 'g'), ' ')")
+
+
+def _labeled(projects: str) -> str:
+    """Ids as BIGINT, times as naive UTC, titles and descriptions stripped, tags folded, ``text`` built.
+
+    A time with an offset has it applied and one without is UTC (the connection's zone is UTC).
     """
-    parsed = pd.to_datetime(values, format="ISO8601", utc=True)
-    return parsed.dt.tz_localize(None)
-
-
-def normalize_projects(projects: pd.DataFrame) -> pd.DataFrame:
-    """Typed ids and UTC times, and titles and descriptions without surrounding white space."""
-    return projects.assign(
-        id=parse_ids(projects["id"]),
-        created_on=parse_timestamps(projects["created_on"]),
-        title=projects["title"].str.strip(),
-        description=projects["description"].str.strip(),
+    classes = ", ".join(f"'{name}'" for name in CLASSES)
+    text = _normalized("coalesce(title, '') || ' ' || coalesce(description, '')")
+    return (
+        "select cast(id as bigint) as id, "
+        "timezone('UTC', cast(created_on as timestamptz)) as created_on, "
+        f"{_stripped('title')} as title, {_stripped('description')} as description, "
+        f"case when tag in ({classes}) then tag else '{OTHER}' end as tag, "
+        f"{text} as text "
+        f"from ({projects})"
     )
 
 
-def label_projects(projects: pd.DataFrame, tags: pd.DataFrame) -> pd.DataFrame:
+@contextlib.contextmanager
+def _duckdb(**frames: Frame):
+    import duckdb
+
+    with duckdb.connect() as db:
+        db.execute("set TimeZone = 'UTC'")
+        for name, frame in frames.items():
+            db.register(name, frame)
+        yield db
+
+
+def labeled_table(projects: Frame, tags: Frame) -> pa.Table:
     """Join on id, drop untagged projects, fold tags, build ``text`` and drop duplicates.
 
-    Expects frames that passed the raw suites (plain integer ids, ISO 8601 dates). Duplicates are
-    judged on the text a model would see, keeping the earliest project.
+    Duplicates are judged on the text a model would see, keeping the earliest project. Ids are
+    unique in each file (the raw suites), so a project is one row, and the labeled suite would
+    refuse a second.
     """
-    projects = normalize_projects(projects)
-    tags = tags.assign(id=parse_ids(tags["id"])).dropna(subset=["tag"])
-    labeled = projects.merge(tags[["id", "tag"]], on="id", how="inner", validate="one_to_one")
-    labeled["tag"] = labeled["tag"].map(fold_tag)
-    labeled["text"] = build_text(labeled["title"], labeled["description"])
-    labeled = (
-        labeled.sort_values(["created_on", "id"])
-        .drop_duplicates(subset=["id"])
-        .drop_duplicates(subset=["text"])
+    joined = (
+        "select p.id, p.created_on, p.title, p.description, t.tag from projects p "
+        "join tags t on cast(t.id as bigint) = cast(p.id as bigint) where t.tag is not null"
     )
-    return labeled[LABELED_COLUMNS].reset_index(drop=True)
+    query = (
+        f"with labeled as materialized ({_labeled(joined)}) "
+        f"select {', '.join(LABELED_COLUMNS)} from labeled semi join "
+        "(select arg_min(id, (created_on, id)) as id from labeled group by text) earliest using (id)"
+    )
+    with _duckdb(projects=projects, tags=tags) as db:
+        return db.sql(query).to_arrow_table()
+
+
+def label_projects(projects: Frame, tags: Frame) -> pd.DataFrame:
+    """:func:`labeled_table` as a pandas frame."""
+    return labeled_table(projects, tags).to_pandas()
+
+
+def label_holdout(holdout: Frame) -> pd.DataFrame:
+    """The holdout in the labeled layout (typed, tags folded, ``text`` built), without dropping rows."""
+    with _duckdb(holdout=holdout) as db:
+        return db.execute(f"select {', '.join(LABELED_COLUMNS)} from ({_labeled('select * from holdout')})").df()
 
 
 def tag_distribution(frame: pd.DataFrame, column: str = "tag") -> dict[str, int]:
@@ -82,15 +132,6 @@ def union_batches(labeled: pd.DataFrame, batch_order: list[str]) -> pd.DataFrame
     ordered = labeled.assign(_rank=labeled["batch"].map(rank).fillna(len(rank))).sort_values(["_rank", "id"])
     unique = ordered.drop_duplicates(subset=["id"], keep="last").drop_duplicates(subset=["text"], keep="last")
     return unique.drop(columns=["_rank"]).sort_values("id").reset_index(drop=True)
-
-
-def label_holdout(holdout: pd.DataFrame) -> pd.DataFrame:
-    """The holdout in the labeled layout (typed, tags folded, ``text`` built), without dropping rows."""
-    holdout = normalize_projects(holdout)
-    holdout = holdout.assign(
-        tag=holdout["tag"].map(fold_tag), text=build_text(holdout["title"], holdout["description"])
-    )
-    return holdout[LABELED_COLUMNS].reset_index(drop=True)
 
 
 def holdout_overlap(labeled: pd.DataFrame, holdout: pd.DataFrame) -> pd.DataFrame:

@@ -1,15 +1,16 @@
 """The DataOps assets: raw files as they arrived, then the labeled data set the model learns from.
 
 Raw and labeled assets are partitioned by batch and stored in the DuckDB warehouse with a
-``batch`` column. Each is audited by its blocking check before anything reads it: a batch that
+``batch`` column; they pass through as Arrow tables, which DuckDB reads and writes without a copy. Each is audited by its blocking check before anything reads it: a batch that
 fails stays in the warehouse for inspection, while its last good version stays the one read, and
 the data set is the union of the batches that passed.
 """
 
 import dagster as dg
 import pandas as pd
+import pyarrow as pa
 
-from tagifai_platform.data.transform import label_projects
+from tagifai_platform.data.transform import labeled_table
 from tagifai_platform.dataops.resources import ProjectSource
 from tagifai_platform.io_managers import audited_by
 from tagifai_platform.shared import DATAOPS, batches, frame_metadata
@@ -23,7 +24,7 @@ _KINDS = {"pandas", "duckdb"}
 
 def _raw_out(description: str, check: str) -> dg.AssetOut:
     return dg.AssetOut(
-        dagster_type=pd.DataFrame,
+        dagster_type=pa.Table,
         group_name=DATAOPS,
         description=description,
         metadata=audited_by(check),
@@ -48,15 +49,19 @@ def extract_batch(context: dg.AssetExecutionContext, source: ProjectSource):
     for kind, frame in (("projects", projects), ("tags", tags)):
         metadata = frame_metadata(frame, source=source.file_location(batch, kind), batch=batch)
         yield dg.Output(
-            frame.assign(**{BATCH_COLUMN: batch}),
+            with_batch(frame, batch),
             output_name=f"raw_{kind}",
             data_version=dg.DataVersion(fingerprint),
             metadata={**metadata, FINGERPRINT: fingerprint},
         )
 
 
-def without_batch(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.drop(columns=[BATCH_COLUMN], errors="ignore")
+def with_batch(table: pa.Table, batch: str) -> pa.Table:
+    return table.append_column(BATCH_COLUMN, pa.repeat(batch, len(table)))
+
+
+def without_batch(table: pa.Table) -> pa.Table:
+    return table.drop_columns([BATCH_COLUMN]) if BATCH_COLUMN in table.column_names else table
 
 
 @dg.asset(
@@ -67,14 +72,14 @@ def without_batch(frame: pd.DataFrame) -> pd.DataFrame:
     code_version=source_version("tagifai_platform.data.transform"),
 )
 def labeled_projects(
-    context: dg.AssetExecutionContext, raw_projects: pd.DataFrame, raw_tags: pd.DataFrame
-) -> dg.Output[pd.DataFrame]:
+    context: dg.AssetExecutionContext, raw_projects: pa.Table, raw_tags: pa.Table
+) -> dg.Output[pa.Table]:
     """Tagged projects with tags folded into the model's classes and the ``text`` it reads."""
     batch = context.partition_key
-    labeled = label_projects(without_batch(raw_projects), without_batch(raw_tags))
+    labeled = labeled_table(without_batch(raw_projects), without_batch(raw_tags))
     metadata = frame_metadata(labeled, source=f"raw_projects + raw_tags [{batch}]", batch=batch)
     return dg.Output(
-        labeled.assign(**{BATCH_COLUMN: batch}),
+        with_batch(labeled, batch),
         metadata={**metadata, "dropped_rows": len(raw_projects) - len(labeled)},
     )
 

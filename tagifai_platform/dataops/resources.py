@@ -6,6 +6,7 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+import pyarrow as pa
 
 from tagifai_platform.data import sources
 from tagifai_platform.data.batches import SOURCE_BATCH, batch_file, content_fingerprint
@@ -40,7 +41,7 @@ class ProjectSource(dg.ConfigurableResource):
         except sources.SourceError:
             return f"the {kind} file of batch {batch!r} (no longer in {self.landing})"
 
-    def read_batch(self, batch: str) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    def read_batch(self, batch: str) -> tuple[pa.Table, pa.Table, str]:
         """The batch's projects and tags, and the fingerprint of the bytes they were read from."""
         projects_at, tags_at = self.file_location(batch, "projects"), self.file_location(batch, "tags")
         projects_content, tags_content = sources.read_bytes(projects_at), sources.read_bytes(tags_at)

@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 
 SCHEMA = "tagifai"
 UNPARTITIONED = ""
@@ -77,11 +78,25 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def _utc_naive(frame: pd.DataFrame) -> pd.DataFrame:
+def _utc_naive(frame: pd.DataFrame | pa.Table) -> pd.DataFrame | pa.Table:
+    if isinstance(frame, pa.Table):  # Arrow keeps zoned times as UTC: dropping the zone keeps the values
+        return frame.cast(
+            pa.schema(
+                field.with_type(pa.timestamp(field.type.unit))
+                if pa.types.is_timestamp(field.type) and field.type.tz
+                else field
+                for field in frame.schema
+            )
+        )
     zoned = [name for name, dtype in frame.dtypes.items() if isinstance(dtype, pd.DatetimeTZDtype)]
     if not zoned:
-        return frame
-    return frame.assign(**{name: frame[name].dt.tz_convert("UTC").dt.tz_localize(None) for name in zoned})
+        return frame.reset_index(drop=True)
+    zones_dropped = {name: frame[name].dt.tz_convert("UTC").dt.tz_localize(None) for name in zoned}
+    return frame.assign(**zones_dropped).reset_index(drop=True)
+
+
+def _names(frame: pd.DataFrame | pa.Table) -> list[str]:
+    return frame.column_names if isinstance(frame, pa.Table) else list(frame.columns)
 
 
 def _data(asset: str) -> str:
@@ -118,10 +133,18 @@ class Warehouse:
     # -- writing and auditing ------------------------------------------------------------------
 
     def write(
-        self, asset: str, frame: pd.DataFrame, *, version: str, partition: str = UNPARTITIONED, publish: bool
+        self,
+        asset: str,
+        frame: pd.DataFrame | pa.Table,
+        *,
+        version: str,
+        partition: str = UNPARTITIONED,
+        publish: bool,
     ) -> None:
-        """Store ``frame`` as ``version`` of one partition; every other unpublished version goes."""
-        frame = _utc_naive(frame).reset_index(drop=True)
+        """Store ``frame`` (pandas or Arrow) as ``version`` of one partition; every other unpublished
+        version goes."""
+        frame = _utc_naive(frame)
+        columns = _names(frame)
         with self.backend.transaction(TABLES) as db:
             db.lock(asset)
             db.stage(frame)  # readable as the table ``incoming``
@@ -131,7 +154,7 @@ class Warehouse:
                     f"''::varchar as {_VERSION} from incoming limit 0"
                 )
             else:
-                self._add_missing_columns(db, asset, frame)
+                self._add_missing_columns(db, asset, columns)
             keep = self._published_version(db, asset, partition)
             db.rows(
                 f"delete from {_data(asset)} where {_PARTITION} = ? and {_VERSION} is distinct from ?",
@@ -143,8 +166,8 @@ class Warehouse:
                 [asset, partition, keep],
             )
             db.rows(
-                f"insert into {_data(asset)} ({_quoted(frame.columns)}, {_PARTITION}, {_VERSION}) "
-                f"select {_quoted(frame.columns)}, ?, ? from incoming",
+                f"insert into {_data(asset)} ({_quoted(columns)}, {_PARTITION}, {_VERSION}) "
+                f"select {_quoted(columns)}, ?, ? from incoming",
                 [partition, version],
             )
             db.rows(
@@ -239,6 +262,13 @@ class Warehouse:
 
         A single partition asked for by name must be published: its reader depends on exactly it.
         """
+        return self._published(asset, partitions, arrow=False)
+
+    def published_table(self, asset: str, partitions: Sequence[str] | None = None) -> pa.Table:
+        """:meth:`published` as an Arrow table, for readers that hand the rows to DuckDB again."""
+        return self._published(asset, partitions, arrow=True)
+
+    def _published(self, asset: str, partitions: Sequence[str] | None, arrow: bool):
         with self.backend.reading() as db:
             if not self._exists(db, f"{asset}__versions"):
                 raise NotPublished(f"{asset} has not been materialized yet.")
@@ -246,8 +276,8 @@ class Warehouse:
             if partitions is not None:
                 query += f" where d.{_PARTITION} in (select unnest(?::varchar[]))"
                 parameters.append(list(partitions))
-            frame = db.frame(query, parameters)
-            if partitions is not None and len(partitions) == 1 and frame.empty:
+            frame = db.table(query, parameters) if arrow else db.frame(query, parameters)
+            if partitions is not None and len(partitions) == 1 and len(frame) == 0:
                 published = self._published_version(db, asset, partitions[0])
                 if published is None:
                     raise NotPublished(self._why_unpublished(db, asset, partitions[0]))
@@ -349,9 +379,9 @@ class Warehouse:
         )
         return [name for (name,) in rows]
 
-    def _add_missing_columns(self, db, asset: str, frame: pd.DataFrame) -> None:
+    def _add_missing_columns(self, db, asset: str, columns: list[str]) -> None:
         existing = set(self._columns(db, asset))
-        for name in frame.columns:
+        for name in columns:
             if name not in existing:
                 db.rows(f'alter table {_data(asset)} add column "{name}" {db.incoming_type(name)}')
 

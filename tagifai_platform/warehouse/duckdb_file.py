@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 
 from tagifai_platform.warehouse import NotPublished
 
@@ -31,10 +32,13 @@ class DuckDBConnection:
     def frame(self, sql: str, parameters: Sequence = ()) -> pd.DataFrame:
         return self.db.execute(sql, parameters).df()
 
+    def table(self, sql: str, parameters: Sequence = ()) -> pa.Table:
+        return self.db.sql(sql, params=list(parameters)).to_arrow_table()
+
     def lock(self, asset: str) -> None:
         """Nothing to do: this connection holds the whole file already."""
 
-    def stage(self, frame: pd.DataFrame) -> None:
+    def stage(self, frame: pd.DataFrame | pa.Table) -> None:
         self.db.register("incoming", frame)
 
     def incoming_type(self, column: str) -> str:

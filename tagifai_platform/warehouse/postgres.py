@@ -16,6 +16,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 
 from tagifai_platform.warehouse import SCHEMA, NotPublished
 
@@ -42,11 +43,16 @@ class PostgresConnection:
     def frame(self, sql: str, parameters: Sequence = ()) -> pd.DataFrame:
         return pd.read_sql_query(_pyformat(sql), self.connection, params=tuple(parameters))
 
+    def table(self, sql: str, parameters: Sequence = ()) -> pa.Table:
+        return pa.Table.from_pandas(self.frame(sql, parameters), preserve_index=False)
+
     def lock(self, asset: str) -> None:
         """Wait for, then hold until commit, this asset's turn to write."""
         self.rows("select pg_advisory_xact_lock(hashtext(?))", [f"{SCHEMA}.{asset}"])
 
-    def stage(self, frame: pd.DataFrame) -> None:
+    def stage(self, frame: pd.DataFrame | pa.Table) -> None:
+        if isinstance(frame, pa.Table):
+            frame = frame.to_pandas()
         # pg_temp is this session's own schema: the table vanishes with the connection.
         frame.to_sql("incoming", self.connection, schema="pg_temp", index=False, if_exists="replace")
 

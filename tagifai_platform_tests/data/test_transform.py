@@ -2,7 +2,13 @@
 
 import pandas as pd
 
-from tagifai_platform.data.transform import fold_tag, label_projects, tag_distribution
+from tagifai_platform.data.transform import (
+    fold_tag,
+    label_projects,
+    labeled_table,
+    normalize_text,
+    tag_distribution,
+)
 
 
 def _projects(rows):
@@ -38,3 +44,50 @@ def test_untagged_and_duplicate_projects_are_dropped_and_text_is_built():
     labeled = label_projects(projects, tags)
     assert labeled["id"].tolist() == [1], "untagged 2 dropped; 3 duplicates 1's text and is later"
     assert labeled["text"].tolist() == ["Vision Transformer Images as patches"]
+
+
+def test_sql_text_matches_python_for_every_white_space_character():
+    """The SQL transform and ``normalize_text`` (used on annotations and the holdout) agree."""
+    import sys
+
+    spaces = [chr(code) for code in range(sys.maxunicode + 1) if chr(code).isspace()]
+    titles = [f"{space}A{space}{space}b{space}" for space in spaces] + ["", "plain", " \u00a0"]
+    projects = _projects(
+        [(str(i), "2020-01-01", title, f"x{i}\u2003\u3000 y\n") for i, title in enumerate(titles)]
+    )
+    tags = pd.DataFrame({"id": projects["id"], "tag": "mlops"})
+    labeled = label_projects(projects, tags).sort_values("id")
+    expected = normalize_text(projects["title"] + " " + projects["description"])
+    assert labeled["text"].tolist() == expected.tolist()
+    assert labeled["title"].tolist() == [title.strip() for title in titles]
+
+
+def test_offsets_are_applied_and_times_without_one_are_utc():
+    projects = _projects(
+        [
+            ("1", "2020-01-01T10:00:00+05:30", "a", "one"),
+            ("2", "2020-01-01 10:00", "b", "two"),
+            ("3", "2020-01-01T10:00:00.123456789Z", "c", "three"),
+        ]
+    )
+    tags = pd.DataFrame({"id": ["1", "2", "3"], "tag": ["mlops", "mlops", "mlops"]})
+    times = label_projects(projects, tags).set_index("id")["created_on"]
+    assert str(times[1]) == "2020-01-01 04:30:00"
+    assert str(times[2]) == "2020-01-01 10:00:00"
+    assert str(times[3]).startswith("2020-01-01 10:00:00.123456")
+
+
+def test_the_earliest_of_projects_with_one_text_is_kept_and_arrow_tables_are_read():
+    import pyarrow as pa
+
+    projects = pa.table(
+        {
+            "id": ["9", "4", "7"],
+            "created_on": ["2021-01-01", "2020-01-01", "2020-01-01"],
+            "title": ["Same", "Same", "Same"],
+            "description": ["text", "text ", " text"],
+        }
+    )
+    tags = pa.table({"id": ["9", "4", "7"], "tag": ["mlops", "mlops", "other"]})
+    labeled = labeled_table(projects, tags)
+    assert labeled.column("id").to_pylist() == [4], "earliest time, then the lowest id"
