@@ -39,6 +39,7 @@ start = time.perf_counter()
 from tagifai_platform.settings import quiet_libraries
 quiet_libraries()
 from tagifai_platform.data import sources, suites, transform
+from tagifai_platform.data.batches import content_fingerprint
 from tagifai_platform.data.validation import ephemeral_context, validate_query
 from tagifai_platform.warehouse import Warehouse
 source, warehouse = {source!r}, Warehouse({warehouse!r})
@@ -52,8 +53,11 @@ def stored_and_checked(asset, frame, suite, rows=lambda query: query, partition=
     warehouse.audit(staged, checked_by=suite.name, passed=True, description=summary.describe())
     return staged.query
 
-projects = sources.read_projects(source + "/projects.csv")
-tags = sources.read_tags(source + "/tags.csv", projects)
+projects_at, tags_at = source + "/projects.csv", source + "/tags.csv"
+projects_bytes, tags_bytes = sources.read_bytes(projects_at), sources.read_bytes(tags_at)
+projects = sources.parse_projects(projects_bytes, projects_at)
+tags = sources.parse_tags(tags_bytes, tags_at, projects)
+content_fingerprint(projects_bytes, tags_bytes)
 holdout = sources.read_holdout(source + "/holdout.csv")
 projects_query = stored_and_checked(
     "raw_projects", projects, suites.raw_projects_suite(), suites.projects_for_validation
@@ -64,9 +68,10 @@ stored_and_checked(
 stored_and_checked(
     "holdout_projects", holdout, suites.holdout_projects_suite(), suites.projects_for_validation, ""
 )
-labeled = transform.label_projects(projects, tags)
+labeled_rows = transform.labeled_table(projects, tags)
 labeled_suite = suites.labeled_projects_suite(transform.label_holdout(holdout))
-stored_and_checked("labeled_projects", labeled, labeled_suite)
+stored_and_checked("labeled_projects", labeled_rows, labeled_suite)
+labeled = labeled_rows.to_pandas()
 """
 DIRECT = DIRECT_DATAOPS + "print(len(labeled), time.perf_counter() - start)\n"
 
