@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import dask
 import pandas as pd
 import pytest
 
@@ -84,6 +85,9 @@ def test_historical_retrieval_returns_every_row_in_entity_order(published, label
     assert frame["text"].tolist() == shuffled["text"].tolist()
     assert frame[["title_word_count", "description_word_count", "text_char_count"]].notna().all().all()
     assert set(frame["tag"]) == {"computer-vision", "natural-language-processing", "mlops", "other"}
+    assert frame["text"].dtype == object and frame["tag"].dtype == object
+    # Feast's own setting, which the retrieval changes for its own call only.
+    assert dask.config.get("dataframe.convert-string") is False
 
 
 def test_historical_retrieval_at_created_on_itself(published, labeled):
