@@ -92,13 +92,19 @@ def run(frame: Path, repo_dir: Path, work: str, imports: str = "") -> dict:
 def at_size(root: Path, rows: int) -> dict:
     labeled, union = labeled_frames(root, rows)
     repo_dir = root / f"feast-{rows}"
-    report = {
-        "publish": run(labeled, repo_dir, PUBLISH),
-        "publish_new_batch": run(union, repo_dir, PUBLISH),
-        "point_in_time_training_set": run(
-            union, repo_dir, TRAINING_SET, "from tagifai_platform.mlops.features import point_in_time"
+    runs = {
+        "publish": (labeled, PUBLISH, ""),
+        "publish_new_batch": (union, PUBLISH, ""),
+        "point_in_time_training_set": (
+            union,
+            TRAINING_SET,
+            "from tagifai_platform.mlops.features import point_in_time",
         ),
     }
+    report = {}
+    for name, (frame, work, imports) in runs.items():
+        report[name] = run(frame, repo_dir, work, imports)
+        print(rows, name, json.dumps(report[name]), file=sys.stderr, flush=True)
     for path in (labeled, union):
         path.unlink()
     return report
