@@ -19,7 +19,7 @@ from tagifai_platform.features import (
     repo,
     training_frame,
 )
-from tagifai_platform.features.store import changed_rows
+from tagifai_platform.features.store import changed_rows, write_online
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -252,11 +252,28 @@ def test_a_failed_online_write_is_redone_in_full_next_time(labeled, tmp_path, mo
     assert served["tag"].tolist() == changed["tag"].tolist()
 
 
-def test_an_offline_file_rewritten_by_hand_means_a_full_online_write(labeled, tmp_path):
+def test_an_online_store_not_known_to_hold_the_last_publication_is_written_in_full(labeled, tmp_path):
+    from tagifai_platform.features import feature_store
+
+    repo_dir, some = tmp_path / "feast", labeled.head(40)
+    figures = publish_features(feature_store(repo_dir), some)
+    pd.read_parquet(figures["path"]).to_parquet(figures["path"], index=False)  # by hand, without its id
+    assert publish_features(feature_store(repo_dir), some)["online_write"] == "full"
+    assert publish_features(feature_store(repo_dir), some)["online_rows_written"] == 0
+
+    Path(figures["online_store"]).unlink()
+    assert publish_features(feature_store(repo_dir), some)["online_write"] == "full"
+    repo.online_sync_path(repo_dir).write_text("{not json")
+    assert publish_features(feature_store(repo_dir), some)["online_write"] == "full"
+    assert online_features(feature_store(repo_dir), some["id"])["tag"].tolist() == some["tag"].tolist()
+
+
+def test_online_writes_in_several_chunks_keep_every_project(labeled, tmp_path):
     from tagifai_platform.features import feature_store
 
     store = feature_store(tmp_path / "feast")
-    figures = publish_features(store, labeled.head(40))
-    pd.read_parquet(figures["path"]).to_parquet(figures["path"], index=False)
-    assert publish_features(store, labeled.head(40))["online_write"] == "full"
-    assert publish_features(store, labeled.head(40))["online_rows_written"] == 0
+    publish_features(store, labeled.head(1))
+    write_online(store, offline_frame(labeled), chunk_rows=100)
+    served = online_features(store, labeled["id"])
+    assert served["text"].tolist() == labeled["text"].tolist()
+    assert served["tag"].tolist() == labeled["tag"].tolist()
