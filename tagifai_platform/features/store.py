@@ -165,8 +165,9 @@ def write_online(store: FeatureStore, frame: pd.DataFrame, chunk_rows: int = ONL
 
 def _in_key_order(frame: pd.DataFrame) -> pd.DataFrame:
     """The rows in the byte order of the keys Feast stores them under (an int64 id's little-endian
-    bytes): SQLite's indexes then grow at their end instead of at random pages, a fifth less time and CPU
-    at 100,000 projects. Only the speed depends on it."""
+    bytes): SQLite's indexes then grow at their end instead of at random pages. A million projects
+    in id order took 426 s (249 s CPU) to write, in key order 257 s (167 s CPU) at a higher load.
+    Only the speed depends on it."""
     keys = frame["id"].to_numpy(dtype="<i8").view("<u8").byteswap()
     return frame.iloc[np.argsort(keys, kind="stable")]
 
