@@ -7,6 +7,7 @@ caller (the platform passes ``TAGIFAI_HOME/feast``)::
 
     <repo_dir>/registry.db              file registry
     <repo_dir>/online_store.db          sqlite online store
+    <repo_dir>/online_sync.json         which publication the online store holds
     <repo_dir>/data/projects.parquet    offline store (file source, recorded relative to the repo)
 
 Shared by several machines, the registry is a SQL database (Feast's ``sql`` registry, a SQLAlchemy
@@ -44,6 +45,8 @@ TTL = timedelta(0)
 
 REGISTRY_FILE = "registry.db"
 ONLINE_STORE_FILE = "online_store.db"
+# Which publication the online store holds (see ``store.publish_features``).
+ONLINE_SYNC_FILE = "online_sync.json"
 OFFLINE_FILE = Path("data") / "projects.parquet"
 
 
@@ -53,6 +56,10 @@ def registry_path(repo_dir: Path) -> Path:
 
 def online_store_path(repo_dir: Path) -> Path:
     return Path(repo_dir).resolve() / ONLINE_STORE_FILE
+
+
+def online_sync_path(repo_dir: Path) -> Path:
+    return Path(repo_dir).resolve() / ONLINE_SYNC_FILE
 
 
 def offline_path(repo_dir: Path) -> Path:
@@ -84,7 +91,11 @@ def repo_config(repo_dir: Path, registry: str | None = None, online_store: str |
         if registry
         else RegistryConfig(registry_type="file", path=str(registry_path(repo_dir))),
         offline_store=DaskOfflineStoreConfig(type="file"),
-        online_store=RedisOnlineStoreConfig(type="redis", connection_string=redis_connection(online_store))
+        # The publication decides which values are current (a relabel keeps its event time), so
+        # Redis must not skip a write whose event time is not newer than the stored one.
+        online_store=RedisOnlineStoreConfig(
+            type="redis", connection_string=redis_connection(online_store), skip_dedup=True
+        )
         if online_store
         else SqliteOnlineStoreConfig(type="sqlite", path=str(online_store_path(repo_dir))),
         entity_key_serialization_version=3,

@@ -84,6 +84,9 @@ def project_features(
             "batches": dg.MetadataValue.json(report),
             "tag_distribution": dg.MetadataValue.json(tag_distribution(union)),
             "features": figures["features"],
+            # "changed rows" when the online store held the previous publication, else "full".
+            "online_write": figures["online_write"],
+            "online_rows_written": figures["online_rows_written"],
             "offline_store": dg.MetadataValue.path(str(figures["path"])),
             "online_store": dg.MetadataValue.path(str(figures["online_store"])),
         }

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import dask
 import pandas as pd
 import pytest
 
@@ -15,8 +16,10 @@ from tagifai_platform.features import (
     offline_frame,
     online_features,
     publish_features,
+    repo,
     training_frame,
 )
+from tagifai_platform.features.store import changed_rows, write_online
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -82,6 +85,9 @@ def test_historical_retrieval_returns_every_row_in_entity_order(published, label
     assert frame["text"].tolist() == shuffled["text"].tolist()
     assert frame[["title_word_count", "description_word_count", "text_char_count"]].notna().all().all()
     assert set(frame["tag"]) == {"computer-vision", "natural-language-processing", "mlops", "other"}
+    assert frame["text"].dtype == object and frame["tag"].dtype == object
+    # Feast's own setting, which the retrieval changes for its own call only.
+    assert dask.config.get("dataframe.convert-string") is False
 
 
 def test_historical_retrieval_at_created_on_itself(published, labeled):
@@ -131,7 +137,9 @@ def test_republish_is_idempotent(published, labeled):
     assert entities == 764
     frame = training_frame(store, entity_frame(labeled["id"], pd.Timestamp.now(tz="UTC")))
     assert len(frame) == 764 and frame["tag"].notna().all()
-    assert sorted(p.name for p in repo_dir.iterdir()) == ["data", "online_store.db", "registry.db"]
+    assert figures["online_rows_written"] == 0
+    files = ["data", "online_store.db", "online_sync.json", "registry.db"]
+    assert sorted(p.name for p in repo_dir.iterdir()) == files
 
 
 def test_a_copied_store_reads_its_own_files_once_the_original_is_gone(labeled, tmp_path):
@@ -147,3 +155,125 @@ def test_a_copied_store_reads_its_own_files_once_the_original_is_gone(labeled, t
     assert frame["text"].tolist() == labeled["text"].head(30).tolist()
     assert online_features(store, labeled["id"].head(3))["text"].notna().all()
     assert not original.exists()
+
+
+def test_word_counts_split_on_white_space_as_str_split_does():
+    descriptions = ["a  b\tc\n", "", None, "\u00a0x\u2003y ", "one"]
+    labeled = pd.DataFrame(
+        {
+            "id": range(5),
+            "created_on": pd.Timestamp("2020-01-01"),
+            "title": "t",
+            "description": descriptions,
+            "tag": "other",
+            "text": "t",
+        }
+    )
+    assert offline_frame(labeled)["description_word_count"].tolist() == [3, 0, 0, 2, 1]
+
+
+def test_changed_rows_are_new_relabeled_or_moved_in_time():
+    previous = offline_frame(
+        pd.DataFrame(
+            {
+                "id": [1, 2, 3, 3],
+                "created_on": pd.to_datetime(["2020-01-01", "2020-01-02", "2020-01-03", "2020-01-03"]),
+                "title": ["a", "b", "c", "c"],
+                "description": ["x", "y", "z", "z"],
+                "tag": ["mlops", "other", "mlops", "other"],
+                "text": ["a x", "b y", "c z", "c z"],
+            }
+        )
+    )
+    current = previous.drop(index=2).reset_index(drop=True).copy()
+    current.loc[1, repo.TIMESTAMP_FIELD] += pd.Timedelta(seconds=1)  # id 2 moved in time
+    current.loc[2, "tag"] = "mlops"  # id 3 relabeled: the last of its previous rows said "other"
+    current = pd.concat([current, offline_frame(_project(4, "2020-01-04", "new one", "mlops"))])
+    assert changed_rows(current, previous)["id"].tolist() == [2, 3, 4]
+    assert changed_rows(previous.iloc[[0, 1, 3]], previous).empty  # another ``created`` is no change
+
+
+def _project(id_: int, created_on: str, text: str, tag: str) -> pd.DataFrame:
+    title, description = text.split(" ", 1)
+    return pd.DataFrame(
+        {
+            "id": [id_],
+            "created_on": [pd.Timestamp(created_on)],
+            "title": [title],
+            "description": [description],
+            "tag": [tag],
+            "text": [text],
+        }
+    )
+
+
+def test_a_second_batch_and_a_relabel_write_only_those_rows_online(labeled, tmp_path):
+    from tagifai_platform.features import feature_store
+
+    store = feature_store(tmp_path / "feast")
+    first = publish_features(store, labeled.head(500))
+    assert (first["online_write"], first["online_rows_written"]) == ("full", 500)
+
+    relabeled = labeled.copy()
+    old_tag = relabeled.loc[10, "tag"]
+    relabeled.loc[10, "tag"] = "other" if old_tag != "other" else "mlops"
+    second = publish_features(store, relabeled)
+    assert (second["online_write"], second["online_rows_written"]) == ("changed rows", 264 + 1)
+
+    served = online_features(store, relabeled["id"]).set_index("id")
+    assert served.loc[relabeled["id"], "tag"].tolist() == relabeled["tag"].tolist()
+    assert served.loc[relabeled["id"], "text"].tolist() == relabeled["text"].tolist()
+    as_of_now = training_frame(store, entity_frame(relabeled["id"], pd.Timestamp.now(tz="UTC")))
+    assert as_of_now["tag"].tolist() == relabeled["tag"].tolist()
+    assert publish_features(store, relabeled)["online_rows_written"] == 0
+
+
+def test_a_failed_online_write_is_redone_in_full_next_time(labeled, tmp_path, monkeypatch):
+    from tagifai_platform.features import feature_store
+
+    store = feature_store(tmp_path / "feast")
+    publish_features(store, labeled.head(100))
+    changed = labeled.head(300).copy()
+    changed.loc[0, "tag"] = "other" if changed.loc[0, "tag"] != "other" else "mlops"
+
+    def written_halfway(feature_view_name, df):
+        original(feature_view_name, df=df.head(50))
+        raise ConnectionError("the online store went away")
+
+    original = store.write_to_online_store
+    monkeypatch.setattr(store, "write_to_online_store", written_halfway)
+    with pytest.raises(ConnectionError):
+        publish_features(store, changed)
+    monkeypatch.undo()
+
+    again = publish_features(store, changed)
+    assert (again["online_write"], again["online_rows_written"]) == ("full", 300)
+    served = online_features(store, changed["id"])
+    assert served["tag"].tolist() == changed["tag"].tolist()
+
+
+def test_an_online_store_not_known_to_hold_the_last_publication_is_written_in_full(labeled, tmp_path):
+    from tagifai_platform.features import feature_store
+
+    repo_dir, some = tmp_path / "feast", labeled.head(40)
+    figures = publish_features(feature_store(repo_dir), some)
+    pd.read_parquet(figures["path"]).to_parquet(figures["path"], index=False)  # by hand, without its id
+    assert publish_features(feature_store(repo_dir), some)["online_write"] == "full"
+    assert publish_features(feature_store(repo_dir), some)["online_rows_written"] == 0
+
+    Path(figures["online_store"]).unlink()
+    assert publish_features(feature_store(repo_dir), some)["online_write"] == "full"
+    repo.online_sync_path(repo_dir).write_text("{not json")
+    assert publish_features(feature_store(repo_dir), some)["online_write"] == "full"
+    assert online_features(feature_store(repo_dir), some["id"])["tag"].tolist() == some["tag"].tolist()
+
+
+def test_online_writes_in_several_chunks_keep_every_project(labeled, tmp_path):
+    from tagifai_platform.features import feature_store
+
+    store = feature_store(tmp_path / "feast")
+    publish_features(store, labeled.head(1))
+    write_online(store, offline_frame(labeled), chunk_rows=100)
+    served = online_features(store, labeled["id"])
+    assert served["text"].tolist() == labeled["text"].tolist()
+    assert served["tag"].tolist() == labeled["tag"].tolist()

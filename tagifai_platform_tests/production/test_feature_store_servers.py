@@ -25,6 +25,12 @@ def test_a_second_machine_reads_what_the_first_published(postgres, redis, labele
         and not (tmp_path / "second" / "online_store.db").exists()
     )
 
+    # A relabel keeps the project's event time: Redis must take it all the same.
+    relabeled = published.copy()
+    relabeled.loc[relabeled.index[0], "tag"] = "other" if relabeled["tag"].iloc[0] != "other" else "mlops"
+    assert publish_features(first, relabeled)["online_rows_written"] == 1
+    assert online_features(second, ids)["tag"].tolist() == relabeled["tag"].tolist()
+
 
 def test_the_settings_choose_the_stores(tmp_path):
     settings = load_settings(
