@@ -94,6 +94,23 @@ def test_a_new_version_supersedes_the_published_one_and_new_columns_are_added(lo
         assert sorted(db.execute(staged.query).df()["id"]) == [3, 4]
 
 
+def test_arrow_tables_are_written_and_read_as_the_pandas_frames_are(location):
+    """The DataOps tables pass through as Arrow; zoned times are kept as naive UTC all the same."""
+    import pyarrow as pa
+
+    warehouse = Warehouse(location)
+    written = projects(range(4))
+    warehouse.write("projects", pa.Table.from_pandas(written), version="run1", partition="b1", publish=True)
+    table = warehouse.published_table("projects", ["b1"])
+    assert isinstance(table, pa.Table)
+    read = table.to_pandas().sort_values("id").reset_index(drop=True)
+    expected = as_read(written)
+    assert read["created_on"].astype("datetime64[ns]").tolist() == expected["created_on"].tolist()
+    pd.testing.assert_frame_equal(read.drop(columns="created_on"), expected.drop(columns="created_on"))
+    with pytest.raises(NotPublished, match="has never been written"):
+        warehouse.published_table("projects", ["b2"])
+
+
 def test_a_published_version_that_fails_a_later_audit_is_withdrawn(location):
     warehouse = Warehouse(location)
     warehouse.write("holdout", projects(range(4)), version="run1", publish=True)
