@@ -13,7 +13,8 @@ apart. So everything that measured worse there anywhere (word bigrams or ``min_d
 ``char`` n-grams or n-grams from 2 characters, vocabulary caps, no class weights, raw term
 counts, ``modified_huber``, ``alpha`` under 1e-4) stays fixed at ``DEFAULT_PARAMS``, and the
 search covers what measured at least 0.92 throughout: the longest character n-gram, the
-classifier, and its regularisation strength.
+classifier, and its regularisation strength. From ``HASHING_FROM_ROWS`` training rows on, logistic
+regression trials are pruned: the model must learn out of core there, which only SGD does.
 
 A trial's cost is bounded: past ``TUNING_SAMPLE_ROWS`` training rows it cross-validates on a
 stratified sample of that size, the same for every trial so that trials stay comparable. At 100,000
@@ -36,7 +37,9 @@ from tagifai_platform.ml.model import (
     FEATURE_PARAMS,
     build_classifier,
     build_features,
+    learns_out_of_core,
     resolve_params,
+    sized_params,
 )
 
 N_FOLDS = 3
@@ -82,6 +85,7 @@ class TuningFolds:
         seed: int = 0,
         max_rows: int = TUNING_SAMPLE_ROWS,
     ):
+        self.train_rows = len(train)
         sample = tuning_sample(train, max_rows, seed)
         self.texts, self.tags = sample["text"].to_numpy(), sample["tag"].to_numpy()
         splitter = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed)
@@ -107,6 +111,10 @@ def objective(trial, folds: TuningFolds) -> float:
     import optuna
 
     params = suggest_params(trial)
+    sized = sized_params(params, folds.train_rows)
+    if sized["hash_bits"] is not None and not learns_out_of_core(sized):
+        # No partial_fit: trained on this many rows it would hold all their features in memory.
+        raise optuna.TrialPruned(f"{params['classifier']} cannot learn {folds.train_rows} rows out of core")
     scores = []
     for step, (fit_rows, score_rows) in enumerate(folds.folds):
         fitted, scored = folds.features(params, step)

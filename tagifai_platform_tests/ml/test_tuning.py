@@ -106,3 +106,19 @@ def test_trials_reuse_the_features_of_their_setting(splits):
     fit_rows, score_rows = folds.folds[0]
     assert fitted.shape[0] == len(fit_rows) and scored.shape[0] == len(score_rows)
     assert objective(FixedTrial(logistic), folds) > 0.8
+
+
+def test_at_scale_only_classifiers_that_learn_out_of_core_are_tried(splits, monkeypatch):
+    from tagifai_platform.ml import model
+
+    monkeypatch.setattr(model, "HASHING_FROM_ROWS", len(splits.train))
+    folds = TuningFolds(splits.train)
+    study = optuna.create_study(direction="maximize")
+    base = default_trial_params()
+    study.enqueue_trial(
+        {"char_ngram_max": base["char_ngram_max"], "classifier": "logistic_regression", "C": 10.0}
+    )
+    study.enqueue_trial(base)
+    study.optimize(lambda trial: objective(trial, folds), n_trials=2)
+    assert [trial.state for trial in study.trials] == [TrialState.PRUNED, TrialState.COMPLETE]
+    assert best_params_or_default(study)["classifier"] == "sgd"
