@@ -20,6 +20,7 @@ from tagifai_platform.ml.model import (
     as_texts,
     build_pipeline,
     learns_out_of_core,
+    out_of_fold,
     predict,
     refit,
     sized_params,
@@ -266,3 +267,11 @@ def test_clone_keeps_params_and_threshold_and_drops_the_fit(split_model):
 def test_an_unfitted_model_says_so():
     with pytest.raises(NotFittedError):
         TagClassifier().predict(["a text"])
+
+
+def test_out_of_fold_answers_the_same_in_worker_processes(labeled, monkeypatch):
+    """Large frames fit their folds in parallel; the answers are those of fitting them in turn."""
+    frame = labeled.head(400)
+    in_turn = out_of_fold(DEFAULT_PARAMS, 0.3, frame, folds=3)
+    monkeypatch.setattr(model_module, "PARALLEL_FOLDS_FROM_ROWS", 0)
+    pd.testing.assert_frame_equal(out_of_fold(DEFAULT_PARAMS, 0.3, frame, folds=3), in_turn)
