@@ -252,9 +252,9 @@ def _learn_out_of_core(
                 classifier.partial_fit(X[chosen], tags[rows][chosen], classes=classes)
         kept_rows.append(rows[keep[rows]])
         kept.append(X[keep[rows]])
-    kept_rows = np.concatenate(kept_rows)
-    held = sparse.vstack(kept, format="csr")[np.argsort(kept_rows)]
-    return features, classifiers, held
+    stacked = sparse.vstack(kept, format="csr")
+    kept.clear()  # a third of the rows' features at most, but not twice
+    return features, classifiers, stacked[np.argsort(np.concatenate(kept_rows))]
 
 
 class TagClassifier(ClassifierMixin, BaseEstimator):
