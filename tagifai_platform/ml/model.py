@@ -71,8 +71,9 @@ THRESHOLD_GRID = (0.0, *np.round(np.arange(0.25, 0.81, 0.05), 2).tolist())
 # seeds), so small data keeps its vocabulary.
 HASHING_FROM_ROWS = 50_000
 HASH_BITS = 22
-# Hashed features learn which columns occur, and their idf, from a stratified sample this size;
-# at 100,000 projects it scored what every row did (0.921 holdout F1) in a fraction of the time.
+# Hashed features learn which columns occur, and their idf, from a stratified sample this size: at
+# 100,000 projects, models on such a sample's features scored 0.921 to 0.927 holdout F1, as on every
+# row's (0.927), for a fifth of the vectorizing.
 FEATURE_SAMPLE_ROWS = 20_000
 # Rows vectorized and learned from at a time: memory is bounded by one chunk, not by the data.
 CHUNK_ROWS = 20_000
@@ -110,8 +111,9 @@ def _tfidf(p: Mapping[str, Any], view: str, **analyzer: Any) -> Pipeline | Tfidf
 
     Hashed n-grams keep only the columns that occur in the texts the view is fitted on (``seen``),
     like a vocabulary does. Without it an n-gram the model never learned lands in an empty column
-    with the highest idf, and such n-grams weigh heavily in each text's norm, shrinking the columns
-    the model knows: at 100,000 projects that cost 0.016 holdout F1 (0.911 against 0.921 to 0.927).
+    with the highest idf, and such n-grams most likely weigh heavily in each text's norm, shrinking
+    the columns the model knows: at 100,000 projects hashing without it scored 0.911 holdout F1,
+    with it 0.921 to 0.927, like the vocabulary.
     ``min_df`` and ``max_features`` need a vocabulary and do not apply to hashed n-grams.
     """
     if p["hash_bits"] is None:
@@ -187,7 +189,7 @@ def _hash(counters: list[HashingVectorizer], texts: list[str]) -> list[Any]:
 
 
 def feature_chunks(
-    features: FeatureUnion, texts: list[str], order: np.ndarray, chunk_rows: int | None = None
+    features: FeatureUnion, texts: list[str], order: np.ndarray
 ) -> Iterator[tuple[np.ndarray, Any]]:
     """``(rows, their features)`` for consecutive chunks of ``order``, the rows of each chunk sorted.
 
@@ -197,10 +199,9 @@ def feature_chunks(
     """
     from joblib import Parallel, cpu_count, delayed
 
-    step = chunk_rows or CHUNK_ROWS
     views = [view for _, view in features.transformer_list]
     counters = [view.named_steps["counts"] for view in views]
-    chunks = [np.sort(order[start : start + step]) for start in range(0, len(order), step)]
+    chunks = [np.sort(order[start : start + CHUNK_ROWS]) for start in range(0, len(order), CHUNK_ROWS)]
     hashed = Parallel(n_jobs=min(len(chunks), cpu_count()), return_as="generator")(
         delayed(_hash)(counters, [texts[row] for row in rows]) for rows in chunks
     )
