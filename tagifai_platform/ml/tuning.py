@@ -20,7 +20,8 @@ A trial's cost is bounded: past ``TUNING_SAMPLE_ROWS`` training rows it cross-va
 stratified sample of that size, the same for every trial so that trials stay comparable. At 100,000
 projects a trial on every row took about 50 s, so the default 12 trials alone took ten minutes.
 And a trial only fits what it changes: the features of each fold are fitted once per feature setting
-(``TuningFolds``), so on the 20,000-row sample the 12 trials cost about as much as the first two.
+(``TuningFolds``). At 100,000 projects the job's 12 trials then took 101 s (five of them, logistic
+regression, pruned at once) where 4 trials had taken 114 s.
 """
 
 from __future__ import annotations
