@@ -22,7 +22,7 @@ from tagifai_platform import services
 from tagifai_platform.data.sources import read_projects, read_tags
 from tagifai_platform.data.transform import label_projects
 from tagifai_platform.ml.splits import split_dataset
-from tagifai_platform.ml.tuning import objective
+from tagifai_platform.ml.tuning import TuningFolds, objective
 from tagifai_platform.mlops.resources import TuningStudies, trial_ledger
 
 
@@ -43,7 +43,9 @@ def main() -> None:
         for workers in sorted({1, args.workers}):
             studies = TuningStudies(storage=server.create_database(f"optuna_{workers}_workers"))
             start = time.perf_counter()
-            studies.optimize_in_parallel("tagifai", partial(objective, splits=splits), args.trials, workers)
+            studies.optimize_in_parallel(
+                "tagifai", partial(objective, folds=TuningFolds(splits.train)), args.trials, workers
+            )
             seconds = time.perf_counter() - start
             results[workers] = {"seconds": round(seconds, 1), **trial_ledger(studies.study("tagifai"))}
     finally:

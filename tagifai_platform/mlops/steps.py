@@ -47,7 +47,12 @@ def tune(
     import optuna
     from optuna.trial import TrialState
 
-    from tagifai_platform.ml.tuning import best_params_or_default, default_trial_params, objective
+    from tagifai_platform.ml.tuning import (
+        TuningFolds,
+        best_params_or_default,
+        default_trial_params,
+        objective,
+    )
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     splits = Splits.of(training_dataset)
@@ -56,7 +61,7 @@ def tune(
     # that was trying them died, or every earlier trial failed.
     if not any(trial.state in (TrialState.COMPLETE, TrialState.WAITING) for trial in study.trials):
         study.enqueue_trial(default_trial_params())
-    on_splits = functools.partial(objective, splits=splits)  # picklable, for worker processes
+    on_splits = functools.partial(objective, folds=TuningFolds(splits.train))  # picklable, for workers
     with mlflow_step(mlflow):
         if in_parallel is None:
             study.optimize(
@@ -89,15 +94,15 @@ def train_and_register(
     is written on the registered version.
     """
     from tagifai_platform.ml.evaluation import evaluate
-    from tagifai_platform.ml.model import refit, train_model
+    from tagifai_platform.ml.model import train_and_refit
     from tagifai_platform.monitoring.baseline import fit_baseline
 
     splits = Splits.of(training_dataset)
-    candidate = train_model(params, splits.train, splits.validation)
-    validation = evaluate(candidate, splits.validation)["overall"]
-    test = evaluate(candidate, splits.test)
+    trained = train_and_refit(params, splits)
+    candidate, model = trained.candidate, trained.model
+    validation = evaluate(candidate, splits.validation, trained.answers["validation"])["overall"]
+    test = evaluate(candidate, splits.test, trained.answers["test"])
     learned = pd.concat(splits.as_dict().values(), ignore_index=True)
-    model = refit(candidate, learned)
     baseline = fit_baseline(learned, params, model.threshold)
     fingerprint = data_fingerprint(training_dataset)
     with mlflow_step(mlflow):

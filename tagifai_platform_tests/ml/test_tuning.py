@@ -7,6 +7,7 @@ from optuna.trial import FixedTrial, TrialState
 from tagifai_platform.ml.model import DEFAULT_PARAMS, build_pipeline, resolve_params
 from tagifai_platform.ml.tuning import (
     N_FOLDS,
+    TuningFolds,
     best_params_or_default,
     default_trial_params,
     objective,
@@ -39,7 +40,7 @@ def test_three_trials_give_params_the_model_builder_accepts(splits):
     )
     study.enqueue_trial(default_trial_params())
     started = time.perf_counter()
-    study.optimize(lambda trial: objective(trial, splits), n_trials=3)
+    study.optimize(lambda trial: objective(trial, TuningFolds(splits.train)), n_trials=3)
     seconds_per_trial = (time.perf_counter() - started) / 3
 
     assert seconds_per_trial < 5, seconds_per_trial  # ~1 s on 2 cores; generous for a busy machine
@@ -54,7 +55,7 @@ def test_three_trials_give_params_the_model_builder_accepts(splits):
 
 def test_a_pruner_stops_a_trial_after_its_first_fold(splits):
     study = optuna.create_study(direction="maximize", pruner=optuna.pruners.ThresholdPruner(lower=0.999))
-    study.optimize(lambda trial: objective(trial, splits), n_trials=1)
+    study.optimize(lambda trial: objective(trial, TuningFolds(splits.train)), n_trials=1)
     (trial,) = study.trials
     assert trial.state == TrialState.PRUNED
     assert list(trial.intermediate_values) == [0]
@@ -70,7 +71,7 @@ def test_objective_reports_once_per_fold(splits, n_folds):
     trial = FixedTrial(default_trial_params())
     reported = []
     trial.report = lambda value, step: reported.append((step, value))
-    value = objective(trial, splits, n_folds=n_folds)
+    value = objective(trial, TuningFolds(splits.train, n_folds=n_folds))
     assert [step for step, _ in reported] == list(range(n_folds))
     assert reported[-1][1] == pytest.approx(value)
 
@@ -84,4 +85,40 @@ def test_a_large_training_split_is_tuned_on_a_stratified_sample(splits):
     assert (shares - train["tag"].value_counts(normalize=True)).abs().max() < 0.02
     assert sample.equals(tuning_sample(train, max_rows=200, seed=1)), "every trial sees the same rows"
     trial = FixedTrial(default_trial_params())
-    assert 0 < objective(trial, splits, max_rows=200) <= 1
+    assert 0 < objective(trial, TuningFolds(splits.train, max_rows=200)) <= 1
+
+
+def test_trials_reuse_the_features_of_their_setting(splits):
+    """A fold's features are fitted once per feature setting: trials that only change the
+    classifier reuse them, and a different ``char_ngram_max`` gets its own."""
+    folds = TuningFolds(splits.train)
+    base = default_trial_params()
+    sgd = {**base, "classifier": "sgd", "alpha": 2e-4}
+    logistic = {
+        k: v for k, v in {**base, "classifier": "logistic_regression", "C": 10.0}.items() if k != "alpha"
+    }
+    objective(FixedTrial(sgd), folds)
+    first = [folds.features(sgd, fold) for fold in range(N_FOLDS)]
+    assert all(folds.features(logistic, fold) is first[fold] for fold in range(N_FOLDS))
+    other = {**sgd, "char_ngram_max": 5 if sgd["char_ngram_max"] == 6 else 6}
+    assert folds.features(other, 0) is not first[0]
+    fitted, scored = first[0]
+    fit_rows, score_rows = folds.folds[0]
+    assert fitted.shape[0] == len(fit_rows) and scored.shape[0] == len(score_rows)
+    assert objective(FixedTrial(logistic), folds) > 0.8
+
+
+def test_at_scale_only_classifiers_that_learn_out_of_core_are_tried(splits, monkeypatch):
+    from tagifai_platform.ml import model
+
+    monkeypatch.setattr(model, "HASHING_FROM_ROWS", len(splits.train))
+    folds = TuningFolds(splits.train)
+    study = optuna.create_study(direction="maximize")
+    base = default_trial_params()
+    study.enqueue_trial(
+        {"char_ngram_max": base["char_ngram_max"], "classifier": "logistic_regression", "C": 10.0}
+    )
+    study.enqueue_trial(base)
+    study.optimize(lambda trial: objective(trial, folds), n_trials=2)
+    assert [trial.state for trial in study.trials] == [TrialState.PRUNED, TrialState.COMPLETE]
+    assert best_params_or_default(study)["classifier"] == "sgd"
