@@ -43,7 +43,7 @@ def frame_metadata(frame: pd.DataFrame | pa.Table, *, source: str, batch: str | 
     """
     arrow = isinstance(frame, pa.Table)
     head = frame.slice(0, PREVIEW_ROWS).to_pandas() if arrow else frame.head(PREVIEW_ROWS)
-    types = zip(frame.schema.names, frame.schema.types) if arrow else frame.dtypes.items()
+    types = zip(frame.schema.names, frame.schema.types, strict=True) if arrow else frame.dtypes.items()
     preview = head.astype(str).apply(lambda column: column.str.slice(0, PREVIEW_WIDTH))
     metadata = {
         "dagster/row_count": len(frame),

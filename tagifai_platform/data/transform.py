@@ -115,7 +115,8 @@ def label_projects(projects: Frame, tags: Frame) -> pd.DataFrame:
 def label_holdout(holdout: Frame) -> pd.DataFrame:
     """The holdout in the labeled layout (typed, tags folded, ``text`` built), without dropping rows."""
     with _duckdb(holdout=holdout) as db:
-        return db.execute(f"select {', '.join(LABELED_COLUMNS)} from ({_labeled('select * from holdout')})").df()
+        labeled = _labeled("select * from holdout")
+        return db.execute(f"select {', '.join(LABELED_COLUMNS)} from ({labeled})").df()
 
 
 def tag_distribution(frame: pd.DataFrame, column: str = "tag") -> dict[str, int]:

@@ -1,9 +1,10 @@
 """The DataOps assets: raw files as they arrived, then the labeled data set the model learns from.
 
 Raw and labeled assets are partitioned by batch and stored in the DuckDB warehouse with a
-``batch`` column; they pass through as Arrow tables, which DuckDB reads and writes without a copy. Each is audited by its blocking check before anything reads it: a batch that
-fails stays in the warehouse for inspection, while its last good version stays the one read, and
-the data set is the union of the batches that passed.
+``batch`` column; they pass through as Arrow tables, which DuckDB reads and writes without a copy.
+Each is audited by its blocking check before anything reads it: a batch that fails stays in the
+warehouse for inspection, while its last good version stays the one read, and the data set is the
+union of the batches that passed.
 """
 
 import dagster as dg
