@@ -99,10 +99,12 @@ def labeled_table(projects: Frame, tags: Frame) -> pa.Table:
         "select p.id, p.created_on, p.title, p.description, t.tag from projects p "
         "join tags t on cast(t.id as bigint) = cast(p.id as bigint) where t.tag is not null"
     )
+    # One pass keeping the first row of each text's window: joining the labeled rows to the ids
+    # that ``arg_min`` chose per text held them all in memory twice, 1.2 GB against 0.7 GB at a
+    # million projects, for half a second of CPU less.
     query = (
-        f"with labeled as materialized ({_labeled(joined)}) "
-        f"select {', '.join(LABELED_COLUMNS)} from labeled semi join "
-        "(select arg_min(id, (created_on, id)) as id from labeled group by text) earliest using (id)"
+        f"select {', '.join(LABELED_COLUMNS)} from ({_labeled(joined)}) "
+        "qualify row_number() over (partition by text order by created_on, id) = 1"
     )
     with _duckdb(projects=projects, tags=tags) as db:
         return db.sql(query).to_arrow_table()

