@@ -8,6 +8,7 @@ files as Arrow tables (``parse_*``), which DuckDB reads without a copy; ``read_*
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import urllib.error
@@ -21,6 +22,7 @@ from tagifai_platform.data.schema import HOLDOUT_COLUMNS, PROJECT_COLUMNS, TAG_C
 
 HINT = "Set TAGIFAI_SOURCE to a directory or http(s) URL holding projects.csv and tags.csv."
 TIMEOUT_SECONDS = 30
+UTF8_CHUNK_BYTES = 1 << 20
 
 
 class SourceError(Exception):
@@ -58,11 +60,8 @@ def parse_csv(content: bytes, where: str) -> pa.Table:
 
     if not content.strip():
         raise SourceError(f"{where} is empty.")
-    try:
-        text = content.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise SourceError(f"{where} is not UTF-8 text (byte {error.start}: {error.reason}).") from error
-    header = next(csv.reader(io.StringIO(text)))
+    _require_utf8(content, where)
+    header = next(csv.reader(io.TextIOWrapper(io.BytesIO(content), encoding="utf-8", newline="")))
     if not content.endswith(b"\n"):
         content += b"\n"  # pyarrow finds no columns in a lone header without a line end
     try:
@@ -79,6 +78,25 @@ def parse_csv(content: bytes, where: str) -> pa.Table:
     except pa.ArrowInvalid as error:
         raise SourceError(f"{where} is not a valid CSV file: {error}") from error
     return table.rename_columns([name.strip() for name in table.column_names])
+
+
+def _require_utf8(content: bytes, where: str) -> None:
+    """Fail at the first byte that is not UTF-8, decoding a megabyte at a time.
+
+    Decoding the whole file at once held a copy of up to four bytes per character: parsing a
+    million projects (179 MB) peaked 1.4 GB above the file's bytes, for a table of 190 MB.
+    """
+    view, position = memoryview(content), 0
+    while position < len(content):
+        end = position + UTF8_CHUNK_BYTES
+        try:
+            # Not final before the end: a character cut by the chunk's edge is decoded with the next.
+            _, used = codecs.utf_8_decode(view[position:end], "strict", end >= len(content))
+        except UnicodeDecodeError as error:
+            raise SourceError(
+                f"{where} is not UTF-8 text (byte {position + error.start}: {error.reason})."
+            ) from error
+        position += used
 
 
 def require_columns(table: pa.Table, expected: list[str], where: str) -> pa.Table:

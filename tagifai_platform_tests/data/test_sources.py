@@ -5,6 +5,7 @@ import socket
 import pandas as pd
 import pytest
 
+from tagifai_platform.data import sources
 from tagifai_platform.data.sources import SourceError, read_holdout, read_projects, read_tags
 from tagifai_platform_tests.conftest import copy_dataset
 
@@ -78,3 +79,26 @@ def test_bad_files_are_refused_with_the_reason(tmp_path, content, message):
     with pytest.raises(SourceError, match=message) as error:
         read_projects(str(path))
     assert str(path) in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("id,created_on,title,description\n1,2020,😀 café €,x😀\n".encode(), None),
+        (b"id,created_on,title,description\n1,2020,caf\xe9,x\n", "byte 42: invalid continuation byte"),
+        ("id,created_on,title,description\n1,2020,😀,x\n".encode() + b"\xff", "byte 46: invalid start byte"),
+        ("id,created_on,title,description\n1,2020,a,😀".encode()[:-1], "byte 41: unexpected end of data"),
+    ],
+    ids=["characters-across-edges", "latin-1", "stray-byte-at-the-end", "cut-character-at-the-end"],
+)
+def test_utf8_is_checked_a_chunk_at_a_time_with_the_exact_byte(tmp_path, monkeypatch, content, message):
+    """Chunks of four bytes cut most characters above ASCII in two: they still decode, and a bad
+    byte is reported at the offset decoding the whole file gives."""
+    monkeypatch.setattr(sources, "UTF8_CHUNK_BYTES", 4)
+    path = tmp_path / "projects.csv"
+    path.write_bytes(content)
+    if message is None:
+        assert read_projects(str(path)).iloc[0].tolist() == ["1", "2020", "😀 café €", "x😀"]
+    else:
+        with pytest.raises(SourceError, match=message):
+            read_projects(str(path))
