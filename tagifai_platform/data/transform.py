@@ -20,11 +20,6 @@ from tagifai_platform.data.schema import CLASSES, LABELED_COLUMNS, OTHER
 Frame = pd.DataFrame | pa.Table
 
 
-def fold_tag(tag: str) -> str:
-    """Tags the model does not predict become ``other``, as in the lesson."""
-    return tag if tag in CLASSES else OTHER
-
-
 def normalize_text(values: pd.Series) -> pd.Series:
     """Runs of white space as one space, none at the ends: one spelling of a text for every comparison.
 

@@ -3,7 +3,6 @@
 import pandas as pd
 
 from tagifai_platform.data.transform import (
-    fold_tag,
     label_projects,
     labeled_table,
     normalize_text,
@@ -28,8 +27,9 @@ def test_real_data_gives_the_expected_labeled_rows(labeled):
 
 
 def test_tags_outside_the_classes_fold_into_other():
-    assert fold_tag("graph-learning") == "other"
-    assert fold_tag("mlops") == "mlops"
+    projects = _projects([("1", "2020-01-01", "A graph", "Nodes"), ("2", "2020-01-02", "A pipeline", "Ops")])
+    tags = pd.DataFrame({"id": ["1", "2"], "tag": ["graph-learning", "mlops"]})
+    assert label_projects(projects, tags)["tag"].tolist() == ["other", "mlops"]
 
 
 def test_untagged_and_duplicate_projects_are_dropped_and_text_is_built():
