@@ -12,6 +12,7 @@ import pytest
 
 from tagifai_platform.features import (
     FEATURES,
+    ONLINE_FEATURES,
     entity_frame,
     offline_frame,
     online_features,
@@ -58,6 +59,7 @@ def test_publish_writes_only_under_repo_dir(published, labeled):
     figures, repo_dir = published["figures"], published["repo_dir"]
     assert figures["rows"] == len(labeled) == 764
     assert figures["features"] == list(FEATURES)
+    assert figures["online_features"] == list(ONLINE_FEATURES) == ["tag"]
     for key in ("path", "registry", "online_store"):
         path = Path(figures[key])
         assert path.is_file(), key
@@ -116,13 +118,20 @@ def test_point_in_time_nothing_before_created_on(published, labeled):
     assert late["text"].tolist() == rows["text"].tolist()
 
 
-def test_online_features_return_text(published, labeled):
+def test_online_features_return_the_current_tag_and_keep_the_text_offline(published, labeled):
     some = labeled.iloc[[0, 100, 500]]
     frame = online_features(published["store"], [*some["id"], 10**9])
+    assert list(frame.columns) == ["id", "tag"]
     assert frame["id"].tolist() == [*some["id"], 10**9]
-    assert frame["text"].iloc[:3].tolist() == some["text"].tolist()
     assert frame["tag"].iloc[:3].tolist() == some["tag"].tolist()
-    assert frame.iloc[3][list(FEATURES)].isna().all()
+    assert frame["tag"].iloc[3] is None
+    # Only the tags are in the online store: the texts are in the parquet, for training.
+    with sqlite3.connect(published["figures"]["online_store"]) as conn:
+        tables = {name for (name,) in conn.execute("select name from sqlite_master where type = 'table'")}
+        features = {
+            name for (name,) in conn.execute("select distinct feature_name from tagifai_project_tags")
+        }
+    assert (tables, features) == ({"tagifai_project_tags"}, {"tag"})
 
 
 def test_republish_is_idempotent(published, labeled):
@@ -131,9 +140,7 @@ def test_republish_is_idempotent(published, labeled):
     assert figures["rows"] == published["figures"]["rows"] == 764
     assert len(pd.read_parquet(figures["path"])) == 764
     with sqlite3.connect(figures["online_store"]) as conn:
-        (entities,) = conn.execute(
-            "select count(distinct entity_key) from tagifai_project_features"
-        ).fetchone()
+        (entities,) = conn.execute("select count(distinct entity_key) from tagifai_project_tags").fetchone()
     assert entities == 764
     frame = training_frame(store, entity_frame(labeled["id"], pd.Timestamp.now(tz="UTC")))
     assert len(frame) == 764 and frame["tag"].notna().all()
@@ -153,7 +160,7 @@ def test_a_copied_store_reads_its_own_files_once_the_original_is_gone(labeled, t
     store = feature_store(copy)
     frame = training_frame(store, entity_frame(labeled["id"].head(30), pd.Timestamp.now(tz="UTC")))
     assert frame["text"].tolist() == labeled["text"].head(30).tolist()
-    assert online_features(store, labeled["id"].head(3))["text"].notna().all()
+    assert online_features(store, labeled["id"].head(3))["tag"].tolist() == labeled["tag"].head(3).tolist()
     assert not original.exists()
 
 
@@ -222,7 +229,6 @@ def test_a_second_batch_and_a_relabel_write_only_those_rows_online(labeled, tmp_
 
     served = online_features(store, relabeled["id"]).set_index("id")
     assert served.loc[relabeled["id"], "tag"].tolist() == relabeled["tag"].tolist()
-    assert served.loc[relabeled["id"], "text"].tolist() == relabeled["text"].tolist()
     as_of_now = training_frame(store, entity_frame(relabeled["id"], pd.Timestamp.now(tz="UTC")))
     assert as_of_now["tag"].tolist() == relabeled["tag"].tolist()
     assert publish_features(store, relabeled)["online_rows_written"] == 0
@@ -275,5 +281,4 @@ def test_online_writes_in_several_chunks_keep_every_project(labeled, tmp_path):
     publish_features(store, labeled.head(1))
     write_online(store, offline_frame(labeled), chunk_rows=100)
     served = online_features(store, labeled["id"])
-    assert served["text"].tolist() == labeled["text"].tolist()
     assert served["tag"].tolist() == labeled["tag"].tolist()
