@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
 import subprocess
@@ -198,6 +199,8 @@ def test_changed_rows_are_new_relabeled_or_moved_in_time():
     current = pd.concat([current, offline_frame(_project(4, "2020-01-04", "new one", "mlops"))])
     assert changed_rows(current, previous)["id"].tolist() == [2, 3, 4]
     assert changed_rows(previous.iloc[[0, 1, 3]], previous).empty  # another ``created`` is no change
+    retexted = previous.iloc[[0, 1, 3]].assign(text="another text", text_char_count=12)
+    assert changed_rows(retexted, previous).empty  # the online store holds no text: nothing to write
 
 
 def _project(id_: int, created_on: str, text: str, tag: str) -> pd.DataFrame:
@@ -272,6 +275,22 @@ def test_an_online_store_not_known_to_hold_the_last_publication_is_written_in_fu
     repo.online_sync_path(repo_dir).write_text("{not json")
     assert publish_features(feature_store(repo_dir), some)["online_write"] == "full"
     assert online_features(feature_store(repo_dir), some["id"])["tag"].tolist() == some["tag"].tolist()
+
+
+def test_a_store_synced_under_the_older_online_view_is_written_in_full(labeled, tmp_path):
+    """A home published by the release that served every feature from ``project_features``: its
+    sync record names the same publication but no online view, and ``project_tags`` starts empty."""
+    from tagifai_platform.features import feature_store
+
+    repo_dir, some = tmp_path / "feast", labeled.head(40)
+    publish_features(feature_store(repo_dir), some)
+    sync = repo.online_sync_path(repo_dir)
+    record = json.loads(sync.read_text())
+    assert record["online"] == "sqlite:online_store.db/project_tags:tag"
+    sync.write_text(json.dumps({**record, "online": "sqlite:online_store.db"}))
+
+    again = publish_features(feature_store(repo_dir), some)
+    assert (again["online_write"], again["online_rows_written"]) == ("full", 40)
 
 
 def test_online_writes_in_several_chunks_keep_every_project(labeled, tmp_path):
