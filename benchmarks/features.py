@@ -5,9 +5,10 @@
 
 Prints JSON. For each size, the labeled projects of a synthetic source (``tagifai_platform.data.synthetic``
 through the DataOps transform) are published into a fresh Feast repository by ``publish_features``, as the
-``project_features`` asset does (offline parquet, apply, online store). Then a new batch arrives: 1% more
-projects, and 1% of the earlier ones relabeled, published the same way. Then the point-in-time training set
-of that union is made as the ``training_dataset`` asset makes it (``mlops.features.point_in_time``).
+``project_features`` asset does (offline parquet, apply, the tags into the online store). Then a new batch
+arrives: 1% more projects, and 1% of the earlier ones relabeled, published the same way. Then the
+point-in-time training set of that union is made as the ``training_dataset`` asset makes it
+(``mlops.features.point_in_time``).
 
 Each of the three runs in a fresh process: its wall and CPU seconds and peak resident memory as the OS counted
 them (``wait4``, imports and reading the frame included), the seconds and CPU seconds of the work itself, rows
