@@ -98,10 +98,10 @@ def publish_features(store: FeatureStore, labeled: pd.DataFrame) -> dict[str, An
     Only the projects that are new or whose online features (the tag) or event time changed since
     the last publication are written online: Feast's SQLite store upserts one feature of one project
     per statement, and rewriting a million unchanged projects on every new batch is what made
-    publishing scale badly. The online
-    store is known to hold the previous publication only when :data:`repo.ONLINE_SYNC_FILE` names
-    that publication (and this online store); otherwise (first publication, another online store, a
-    write that failed half-way, an offline file changed by hand) every project is written again.
+    publishing scale badly. The online store is known to hold the previous publication only when
+    :data:`repo.ONLINE_SYNC_FILE` names that publication (and this online store and view);
+    otherwise (first publication, another online store or view, a write that failed half-way, an
+    offline file changed by hand) every project is written again.
 
     Idempotent: the parquet is replaced, ``apply`` of unchanged definitions is a no-op, and
     re-publishing the same frame writes nothing online. Returns figures about what was published.
@@ -119,6 +119,8 @@ def publish_features(store: FeatureStore, labeled: pd.DataFrame) -> dict[str, An
     store.apply(repo.definitions())
     timings["apply_s"] = round(time.perf_counter() - started - timings["offline_s"], 3)
 
+    if previous is None:
+        _drop_offline_views_online(store)
     changed = frame if previous is None else changed_rows(frame, previous)
     write_online(store, changed)
     _atomic_write(repo.online_sync_path(repo_dir), json.dumps({"publication": publication, "online": online}))
@@ -168,6 +170,27 @@ def write_online(store: FeatureStore, frame: pd.DataFrame, chunk_rows: int = ONL
     frame = _in_key_order(frame[columns])
     for start in range(0, len(frame), chunk_rows):
         store.write_to_online_store(repo.ONLINE_FEATURE_VIEW, df=frame.iloc[start : start + chunk_rows])
+
+
+def _drop_offline_views_online(store: FeatureStore) -> None:
+    """Delete what the online store holds for views that are offline only.
+
+    An older release served every feature from ``project_features`` online; ``apply`` turning it
+    offline leaves its online table (SQLite) or hash fields (Redis) behind, a million projects' texts
+    that nothing reads. Done before each full write (for an empty store it finds nothing), through
+    the provider's ``update_infra``, which is how ``apply`` deletes a removed view's online data.
+    """
+    from feast.infra.provider import get_provider
+
+    offline_only = [view for view in store.list_feature_views() if not view.online]
+    get_provider(store.config).update_infra(
+        project=store.project,
+        tables_to_delete=offline_only,
+        tables_to_keep=[],
+        entities_to_delete=[],
+        entities_to_keep=[],
+        partial=True,
+    )
 
 
 def _in_key_order(frame: pd.DataFrame) -> pd.DataFrame:

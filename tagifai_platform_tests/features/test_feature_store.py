@@ -279,18 +279,24 @@ def test_an_online_store_not_known_to_hold_the_last_publication_is_written_in_fu
 
 def test_a_store_synced_under_the_older_online_view_is_written_in_full(labeled, tmp_path):
     """A home published by the release that served every feature from ``project_features``: its
-    sync record names the same publication but no online view, and ``project_tags`` starts empty."""
+    sync record names the same publication but no online view, ``project_tags`` starts empty, and
+    the older view's online table goes."""
     from tagifai_platform.features import feature_store
 
     repo_dir, some = tmp_path / "feast", labeled.head(40)
-    publish_features(feature_store(repo_dir), some)
+    figures = publish_features(feature_store(repo_dir), some)
     sync = repo.online_sync_path(repo_dir)
     record = json.loads(sync.read_text())
     assert record["online"] == "sqlite:online_store.db/project_tags:tag"
     sync.write_text(json.dumps({**record, "online": "sqlite:online_store.db"}))
+    with sqlite3.connect(figures["online_store"]) as conn:  # what the older release left
+        conn.execute("create table tagifai_project_features (entity_key blob, feature_name text)")
 
     again = publish_features(feature_store(repo_dir), some)
     assert (again["online_write"], again["online_rows_written"]) == ("full", 40)
+    with sqlite3.connect(figures["online_store"]) as conn:
+        tables = conn.execute("select name from sqlite_master where type = 'table'").fetchall()
+    assert tables == [("tagifai_project_tags",)]
 
 
 def test_online_writes_in_several_chunks_keep_every_project(labeled, tmp_path):
