@@ -5,9 +5,10 @@
 
 Prints JSON. For each size, the labeled projects of a synthetic source (``tagifai_platform.data.synthetic``
 through the DataOps transform) are published into a fresh Feast repository by ``publish_features``, as the
-``project_features`` asset does (offline parquet, apply, online store). Then a new batch arrives: 1% more
-projects, and 1% of the earlier ones relabeled, published the same way. Then the point-in-time training set
-of that union is made as the ``training_dataset`` asset makes it (``mlops.features.point_in_time``).
+``project_features`` asset does (offline parquet, apply, the tags into the online store). Then a new batch
+arrives: 1% more projects, and 1% of the earlier ones relabeled, published the same way. Then the
+point-in-time training set of that union is made as the ``training_dataset`` asset makes it
+(``mlops.features.point_in_time``).
 
 Each of the three runs in a fresh process: its wall and CPU seconds and peak resident memory as the OS counted
 them (``wait4``, imports and reading the frame included), the seconds and CPU seconds of the work itself, rows
@@ -17,7 +18,9 @@ per second of the work, the 1-minute load average when it ended, and Feast's fig
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import json
+import multiprocessing
 import os
 import sys
 import tempfile
@@ -90,7 +93,12 @@ def run(frame: Path, repo_dir: Path, work: str, imports: str = "") -> dict:
 
 
 def at_size(root: Path, rows: int) -> dict:
-    labeled, union = labeled_frames(root, rows)
+    # The frames are made in a process of their own: a child forked from this one starts with this
+    # process's peak resident memory as its own (Linux copies the high-water mark on fork and keeps it
+    # through exec), so a million synthesized projects here showed up as every run's peak memory.
+    spawn = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
+        labeled, union = pool.submit(labeled_frames, root, rows).result()
     repo_dir = root / f"feast-{rows}"
     runs = {
         "publish": (labeled, PUBLISH, ""),

@@ -7,7 +7,13 @@ import os
 
 os.environ.setdefault("FEAST_USAGE", "False")
 
-from tagifai_platform.features.repo import FEATURE_VIEW, FEATURES, PROJECT  # noqa: E402
+from tagifai_platform.features.repo import (  # noqa: E402
+    FEATURE_VIEW,
+    FEATURES,
+    ONLINE_FEATURE_VIEW,
+    ONLINE_FEATURES,
+    PROJECT,
+)
 from tagifai_platform.features.store import (  # noqa: E402
     entity_frame,
     feature_store,
@@ -20,6 +26,8 @@ from tagifai_platform.features.store import (  # noqa: E402
 __all__ = [
     "FEATURES",
     "FEATURE_VIEW",
+    "ONLINE_FEATURES",
+    "ONLINE_FEATURE_VIEW",
     "PROJECT",
     "entity_frame",
     "feature_store",

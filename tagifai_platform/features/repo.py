@@ -10,6 +10,14 @@ caller (the platform passes ``TAGIFAI_HOME/feast``)::
     <repo_dir>/online_sync.json         which publication the online store holds
     <repo_dir>/data/projects.parquet    offline store (file source, recorded relative to the repo)
 
+Two feature views read the one parquet source. ``project_features`` holds every feature and is
+offline only: training reads it point in time. ``project_tags`` is the online view and holds what an
+online caller cannot work out for itself, the current tag of a known project: the prediction service
+gets its texts from the requests, the model reads nothing but the text, and the counts follow from
+the text in hand. Writing the text and counts online too meant five values a project, each turned
+into a protobuf and written by Feast in Python, which made the first publication of a million
+projects take four minutes; the tag alone is one value a project.
+
 Shared by several machines, the registry is a SQL database (Feast's ``sql`` registry, a SQLAlchemy
 URL) and the online store a Redis server (Feast's ``redis`` store, given as ``redis://host:port/db``).
 
@@ -30,14 +38,17 @@ ENTITY = "project"
 JOIN_KEY = "id"
 SOURCE = "projects_source"
 FEATURE_VIEW = "project_features"
+ONLINE_FEATURE_VIEW = "project_tags"
 TIMESTAMP_FIELD = "event_timestamp"
 CREATED_FIELD = "created"
 
-# Features served by ``project_features``: name -> feast type name. Counts are derived with pandas
-# in :func:`tagifai_platform.features.store.offline_frame`.
+# The features of ``project_features``, the offline view. Counts are derived with pandas in
+# :func:`tagifai_platform.features.store.offline_frame`.
 TEXT_FEATURES = ("text", "tag")
 COUNT_FEATURES = ("title_word_count", "description_word_count", "text_char_count")
 FEATURES = TEXT_FEATURES + COUNT_FEATURES
+# Features served online by ``project_tags`` (see the module's docstring for why only these).
+ONLINE_FEATURES = ("tag",)
 
 # A ttl of zero means no lookback limit: a project's features never expire, however old its
 # creation time, so the point-in-time retrieval "as of now" returns every published project.
@@ -67,8 +78,13 @@ def offline_path(repo_dir: Path) -> Path:
 
 
 def feature_refs() -> list[str]:
-    """Feature references (``view:feature``) for retrieval calls."""
+    """Feature references (``view:feature``) for the historical (training) retrieval."""
     return [f"{FEATURE_VIEW}:{name}" for name in FEATURES]
+
+
+def online_feature_refs() -> list[str]:
+    """Feature references (``view:feature``) for the online retrieval."""
+    return [f"{ONLINE_FEATURE_VIEW}:{name}" for name in ONLINE_FEATURES]
 
 
 def repo_config(repo_dir: Path, registry: str | None = None, online_store: str | None = None) -> RepoConfig:
@@ -118,7 +134,8 @@ def redis_connection(url: str) -> str:
 
 
 def definitions() -> list[Any]:
-    """The objects to ``store.apply``: project, entity, parquet source and the feature view.
+    """The objects to ``store.apply``: project, entity, parquet source, the offline feature view
+    and the online one, both over that source.
 
     The source's path is relative, and Feast resolves it against the store's ``repo_path``: the
     registry then names no folder, so a copied or moved home reads its own parquet file.
@@ -140,17 +157,18 @@ def definitions() -> list[Any]:
         created_timestamp_column=CREATED_FIELD,
         description="Labeled projects with pandas-derived features",
     )
+    tag = Field(
+        name="tag",
+        dtype=String,
+        description="label: computer-vision / natural-language-processing / mlops / other",
+    )
     view = FeatureView(
         name=FEATURE_VIEW,
         entities=[entity],
         ttl=TTL,
         schema=[
             Field(name="text", dtype=String, description="title + ' ' + description"),
-            Field(
-                name="tag",
-                dtype=String,
-                description="label: computer-vision / natural-language-processing / mlops / other",
-            ),
+            tag,
             Field(
                 name="title_word_count", dtype=Int64, description="whitespace-separated words in the title"
             ),
@@ -161,8 +179,19 @@ def definitions() -> list[Any]:
             ),
             Field(name="text_char_count", dtype=Int64, description="characters in text"),
         ],
-        online=True,
+        online=False,
         source=source,
+        description="Every feature of a project, for point-in-time training sets",
         tags={"product": "tagifai"},
     )
-    return [project, entity, source, view]
+    online_view = FeatureView(
+        name=ONLINE_FEATURE_VIEW,
+        entities=[entity],
+        ttl=TTL,
+        schema=[tag],
+        online=True,
+        source=source,
+        description="The current tag of a known project, served online",
+        tags={"product": "tagifai"},
+    )
+    return [project, entity, source, view, online_view]

@@ -2,9 +2,9 @@
 
 * :func:`feature_store` opens (or creates) the store under a directory.
 * :func:`publish_features` writes the offline parquet from the labeled frame, applies the
-  definitions and writes the new or changed projects to the online store.
+  definitions and writes the new or changed tags to the online store.
 * :func:`training_frame` does a point-in-time correct historical retrieval for an entity frame.
-* :func:`online_features` reads the latest values for a few ids from the online store.
+* :func:`online_features` reads the current tags of a few ids from the online store.
 """
 
 from __future__ import annotations
@@ -95,12 +95,13 @@ def offline_frame(labeled: pd.DataFrame, created: datetime | None = None) -> pd.
 def publish_features(store: FeatureStore, labeled: pd.DataFrame) -> dict[str, Any]:
     """Write the offline parquet, apply the definitions and bring the online store up to date.
 
-    Only the projects that are new or whose features changed since the last publication are written
-    online: Feast's SQLite store upserts one feature of one project per statement, and rewriting a
-    million unchanged projects on every new batch is what made publishing scale badly. The online
-    store is known to hold the previous publication only when :data:`repo.ONLINE_SYNC_FILE` names
-    that publication (and this online store); otherwise (first publication, another online store, a
-    write that failed half-way, an offline file changed by hand) every project is written again.
+    Only the projects that are new or whose online features (the tag) or event time changed since
+    the last publication are written online: Feast's SQLite store upserts one feature of one project
+    per statement, and rewriting a million unchanged projects on every new batch is what made
+    publishing scale badly. The online store is known to hold the previous publication only when
+    :data:`repo.ONLINE_SYNC_FILE` names that publication (and this online store and view);
+    otherwise (first publication, another online store or view, a write that failed half-way, an
+    offline file changed by hand) every project is written again.
 
     Idempotent: the parquet is replaced, ``apply`` of unchanged definitions is a no-op, and
     re-publishing the same frame writes nothing online. Returns figures about what was published.
@@ -118,6 +119,8 @@ def publish_features(store: FeatureStore, labeled: pd.DataFrame) -> dict[str, An
     store.apply(repo.definitions())
     timings["apply_s"] = round(time.perf_counter() - started - timings["offline_s"], 3)
 
+    if previous is None:
+        _drop_offline_views_online(store)
     changed = frame if previous is None else changed_rows(frame, previous)
     write_online(store, changed)
     _atomic_write(repo.online_sync_path(repo_dir), json.dumps({"publication": publication, "online": online}))
@@ -131,6 +134,8 @@ def publish_features(store: FeatureStore, labeled: pd.DataFrame) -> dict[str, An
         "online_store": str(repo.online_store_path(repo_dir)),
         "feature_view": repo.FEATURE_VIEW,
         "features": list(repo.FEATURES),
+        "online_feature_view": repo.ONLINE_FEATURE_VIEW,
+        "online_features": list(repo.ONLINE_FEATURES),
         "event_timestamp_min": frame[repo.TIMESTAMP_FIELD].min().isoformat() if len(frame) else None,
         "event_timestamp_max": frame[repo.TIMESTAMP_FIELD].max().isoformat() if len(frame) else None,
         **timings,
@@ -139,28 +144,53 @@ def publish_features(store: FeatureStore, labeled: pd.DataFrame) -> dict[str, An
 
 
 def changed_rows(frame: pd.DataFrame, previous: pd.DataFrame) -> pd.DataFrame:
-    """Rows of ``frame`` that ``previous`` lacks or holds with other features or event time.
+    """Rows of ``frame`` that ``previous`` lacks or holds with other online features or event time.
 
-    The ``created`` column is left out: it is the time of each publication, not a change.
+    The ``created`` column is left out: it is the time of each publication, not a change; so are
+    the offline-only features (a new text under the same tag changes nothing online).
     """
     before = previous.drop_duplicates("id", keep="last").set_index("id")
     ids = frame["id"].to_numpy()
     aligned = before.reindex(ids).reset_index(drop=True)
     same = pd.Series(pd.Index(ids).isin(before.index))
-    for column in (repo.TIMESTAMP_FIELD, *repo.FEATURES):
+    for column in (repo.TIMESTAMP_FIELD, *repo.ONLINE_FEATURES):
         same &= aligned[column].eq(frame[column].reset_index(drop=True))
     return frame[~same.to_numpy()]
 
 
 def write_online(store: FeatureStore, frame: pd.DataFrame, chunk_rows: int = ONLINE_CHUNK_ROWS) -> None:
-    """Write ``frame``'s rows to the online store through Feast, ``chunk_rows`` at a time.
+    """Write the online view's columns of ``frame`` to the online store through Feast, ``chunk_rows``
+    at a time.
 
     Feast turns every value into a protobuf before writing; in chunks, the memory that takes stays
-    bounded (the whole of a million projects at once took several gigabytes).
+    bounded (the whole of a million projects at once took several gigabytes). Only the columns the
+    online view reads are handed over: Feast converts the whole frame to Arrow first, texts included.
     """
-    frame = _in_key_order(frame)
+    columns = [repo.JOIN_KEY, repo.TIMESTAMP_FIELD, repo.CREATED_FIELD, *repo.ONLINE_FEATURES]
+    frame = _in_key_order(frame[columns])
     for start in range(0, len(frame), chunk_rows):
-        store.write_to_online_store(repo.FEATURE_VIEW, df=frame.iloc[start : start + chunk_rows])
+        store.write_to_online_store(repo.ONLINE_FEATURE_VIEW, df=frame.iloc[start : start + chunk_rows])
+
+
+def _drop_offline_views_online(store: FeatureStore) -> None:
+    """Delete what the online store holds for views that are offline only.
+
+    An older release served every feature from ``project_features`` online; ``apply`` turning it
+    offline leaves its online table (SQLite) or hash fields (Redis) behind, a million projects' texts
+    that nothing reads. Done before each full write (for an empty store it finds nothing), through
+    the provider's ``update_infra``, which is how ``apply`` deletes a removed view's online data.
+    """
+    from feast.infra.provider import get_provider
+
+    offline_only = [view for view in store.list_feature_views() if not view.online]
+    get_provider(store.config).update_infra(
+        project=store.project,
+        tables_to_delete=offline_only,
+        tables_to_keep=[],
+        entities_to_delete=[],
+        entities_to_keep=[],
+        partial=True,
+    )
 
 
 def _in_key_order(frame: pd.DataFrame) -> pd.DataFrame:
@@ -173,11 +203,15 @@ def _in_key_order(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _online_identity(store: FeatureStore) -> str:
-    """Which online store this is, without secrets: the SQLite file's name, or a digest of the URL."""
+    """Which online store this is, without secrets (the SQLite file's name, or a digest of the URL),
+    and which view and features it serves: a store written under another online view (an older
+    release served every feature from ``project_features``) is written again in full."""
     config = store.config.online_store
     if config.type == "redis":
-        return "redis:" + hashlib.sha256(config.connection_string.encode()).hexdigest()[:16]
-    return f"{config.type}:{Path(config.path).name}"
+        where = "redis:" + hashlib.sha256(config.connection_string.encode()).hexdigest()[:16]
+    else:
+        where = f"{config.type}:{Path(config.path).name}"
+    return f"{where}/{repo.ONLINE_FEATURE_VIEW}:{','.join(repo.ONLINE_FEATURES)}"
 
 
 def _online_baseline(repo_dir: Path, online: str) -> pd.DataFrame | None:
@@ -277,19 +311,26 @@ def training_frame(store: FeatureStore, entity_df: pd.DataFrame) -> pd.DataFrame
 
 
 def online_features(store: FeatureStore, ids: Iterable[int]) -> pd.DataFrame:
-    """Latest materialized features for ``ids`` (in that order); unknown ids get nulls."""
+    """The published online features (``id`` + :data:`repo.ONLINE_FEATURES`: the current tag) of
+    ``ids``, in that order; unknown ids get nulls. The text and counts are offline only
+    (:func:`training_frame`)."""
     rows = [{"id": int(i)} for i in ids]
+    columns = ["id", *repo.ONLINE_FEATURES]
     if not rows:
-        return _typed(pd.DataFrame(columns=["id", *repo.FEATURES]))
-    response = store.get_online_features(features=repo.feature_refs(), entity_rows=rows)
-    return _typed(response.to_df()[["id", *repo.FEATURES]])
+        return _typed(pd.DataFrame(columns=columns))
+    response = store.get_online_features(features=repo.online_feature_refs(), entity_rows=rows)
+    return _typed(response.to_df()[columns])
 
 
 def _typed(frame: pd.DataFrame) -> pd.DataFrame:
+    """Int64 ids, nullable ``Int64`` counts and object texts (None for missing), for whichever
+    feature columns ``frame`` has."""
     frame = frame.copy()
     frame["id"] = frame["id"].astype("int64")
     for name in repo.COUNT_FEATURES:
-        frame[name] = pd.to_numeric(frame[name]).astype("Int64")
+        if name in frame:
+            frame[name] = pd.to_numeric(frame[name]).astype("Int64")
     for name in repo.TEXT_FEATURES:
-        frame[name] = frame[name].astype(object).where(frame[name].notna(), None)
+        if name in frame:
+            frame[name] = frame[name].astype(object).where(frame[name].notna(), None)
     return frame

@@ -59,7 +59,8 @@ def project_features(
     features: FeatureStore,
     warehouse: WarehouseResource,
 ) -> dg.MaterializeResult:
-    """Every published batch's labeled projects in the Feast offline store and online store.
+    """Every published batch's labeled projects in the Feast offline store (every feature, for
+    training), and their current tags in the online store.
 
     Every batch is checked again against the current holdout: one published before the holdout
     changed may hold a project that is now in it, and then nothing is published.
@@ -84,6 +85,7 @@ def project_features(
             "batches": dg.MetadataValue.json(report),
             "tag_distribution": dg.MetadataValue.json(tag_distribution(union)),
             "features": figures["features"],
+            "online_features": figures["online_features"],
             # "changed rows" when the online store held the previous publication, else "full".
             "online_write": figures["online_write"],
             "online_rows_written": figures["online_rows_written"],

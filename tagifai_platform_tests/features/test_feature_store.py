@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
 import subprocess
@@ -12,6 +13,7 @@ import pytest
 
 from tagifai_platform.features import (
     FEATURES,
+    ONLINE_FEATURES,
     entity_frame,
     offline_frame,
     online_features,
@@ -58,6 +60,7 @@ def test_publish_writes_only_under_repo_dir(published, labeled):
     figures, repo_dir = published["figures"], published["repo_dir"]
     assert figures["rows"] == len(labeled) == 764
     assert figures["features"] == list(FEATURES)
+    assert figures["online_features"] == list(ONLINE_FEATURES) == ["tag"]
     for key in ("path", "registry", "online_store"):
         path = Path(figures[key])
         assert path.is_file(), key
@@ -116,13 +119,20 @@ def test_point_in_time_nothing_before_created_on(published, labeled):
     assert late["text"].tolist() == rows["text"].tolist()
 
 
-def test_online_features_return_text(published, labeled):
+def test_online_features_return_the_current_tag_and_keep_the_text_offline(published, labeled):
     some = labeled.iloc[[0, 100, 500]]
     frame = online_features(published["store"], [*some["id"], 10**9])
+    assert list(frame.columns) == ["id", "tag"]
     assert frame["id"].tolist() == [*some["id"], 10**9]
-    assert frame["text"].iloc[:3].tolist() == some["text"].tolist()
     assert frame["tag"].iloc[:3].tolist() == some["tag"].tolist()
-    assert frame.iloc[3][list(FEATURES)].isna().all()
+    assert frame["tag"].iloc[3] is None
+    # Only the tags are in the online store: the texts are in the parquet, for training.
+    with sqlite3.connect(published["figures"]["online_store"]) as conn:
+        tables = {name for (name,) in conn.execute("select name from sqlite_master where type = 'table'")}
+        features = {
+            name for (name,) in conn.execute("select distinct feature_name from tagifai_project_tags")
+        }
+    assert (tables, features) == ({"tagifai_project_tags"}, {"tag"})
 
 
 def test_republish_is_idempotent(published, labeled):
@@ -131,9 +141,7 @@ def test_republish_is_idempotent(published, labeled):
     assert figures["rows"] == published["figures"]["rows"] == 764
     assert len(pd.read_parquet(figures["path"])) == 764
     with sqlite3.connect(figures["online_store"]) as conn:
-        (entities,) = conn.execute(
-            "select count(distinct entity_key) from tagifai_project_features"
-        ).fetchone()
+        (entities,) = conn.execute("select count(distinct entity_key) from tagifai_project_tags").fetchone()
     assert entities == 764
     frame = training_frame(store, entity_frame(labeled["id"], pd.Timestamp.now(tz="UTC")))
     assert len(frame) == 764 and frame["tag"].notna().all()
@@ -153,7 +161,7 @@ def test_a_copied_store_reads_its_own_files_once_the_original_is_gone(labeled, t
     store = feature_store(copy)
     frame = training_frame(store, entity_frame(labeled["id"].head(30), pd.Timestamp.now(tz="UTC")))
     assert frame["text"].tolist() == labeled["text"].head(30).tolist()
-    assert online_features(store, labeled["id"].head(3))["text"].notna().all()
+    assert online_features(store, labeled["id"].head(3))["tag"].tolist() == labeled["tag"].head(3).tolist()
     assert not original.exists()
 
 
@@ -191,6 +199,8 @@ def test_changed_rows_are_new_relabeled_or_moved_in_time():
     current = pd.concat([current, offline_frame(_project(4, "2020-01-04", "new one", "mlops"))])
     assert changed_rows(current, previous)["id"].tolist() == [2, 3, 4]
     assert changed_rows(previous.iloc[[0, 1, 3]], previous).empty  # another ``created`` is no change
+    retexted = previous.iloc[[0, 1, 3]].assign(text="another text", text_char_count=12)
+    assert changed_rows(retexted, previous).empty  # the online store holds no text: nothing to write
 
 
 def _project(id_: int, created_on: str, text: str, tag: str) -> pd.DataFrame:
@@ -222,7 +232,6 @@ def test_a_second_batch_and_a_relabel_write_only_those_rows_online(labeled, tmp_
 
     served = online_features(store, relabeled["id"]).set_index("id")
     assert served.loc[relabeled["id"], "tag"].tolist() == relabeled["tag"].tolist()
-    assert served.loc[relabeled["id"], "text"].tolist() == relabeled["text"].tolist()
     as_of_now = training_frame(store, entity_frame(relabeled["id"], pd.Timestamp.now(tz="UTC")))
     assert as_of_now["tag"].tolist() == relabeled["tag"].tolist()
     assert publish_features(store, relabeled)["online_rows_written"] == 0
@@ -268,6 +277,28 @@ def test_an_online_store_not_known_to_hold_the_last_publication_is_written_in_fu
     assert online_features(feature_store(repo_dir), some["id"])["tag"].tolist() == some["tag"].tolist()
 
 
+def test_a_store_synced_under_the_older_online_view_is_written_in_full(labeled, tmp_path):
+    """A home published by the release that served every feature from ``project_features``: its
+    sync record names the same publication but no online view, ``project_tags`` starts empty, and
+    the older view's online table goes."""
+    from tagifai_platform.features import feature_store
+
+    repo_dir, some = tmp_path / "feast", labeled.head(40)
+    figures = publish_features(feature_store(repo_dir), some)
+    sync = repo.online_sync_path(repo_dir)
+    record = json.loads(sync.read_text())
+    assert record["online"] == "sqlite:online_store.db/project_tags:tag"
+    sync.write_text(json.dumps({**record, "online": "sqlite:online_store.db"}))
+    with sqlite3.connect(figures["online_store"]) as conn:  # what the older release left
+        conn.execute("create table tagifai_project_features (entity_key blob, feature_name text)")
+
+    again = publish_features(feature_store(repo_dir), some)
+    assert (again["online_write"], again["online_rows_written"]) == ("full", 40)
+    with sqlite3.connect(figures["online_store"]) as conn:
+        tables = conn.execute("select name from sqlite_master where type = 'table'").fetchall()
+    assert tables == [("tagifai_project_tags",)]
+
+
 def test_online_writes_in_several_chunks_keep_every_project(labeled, tmp_path):
     from tagifai_platform.features import feature_store
 
@@ -275,5 +306,4 @@ def test_online_writes_in_several_chunks_keep_every_project(labeled, tmp_path):
     publish_features(store, labeled.head(1))
     write_online(store, offline_frame(labeled), chunk_rows=100)
     served = online_features(store, labeled["id"])
-    assert served["text"].tolist() == labeled["text"].tolist()
     assert served["tag"].tolist() == labeled["tag"].tolist()

@@ -3,7 +3,7 @@
 import pytest
 
 from tagifai_platform.features import feature_store, online_features, publish_features
-from tagifai_platform.features.repo import FEATURE_VIEW, redis_connection
+from tagifai_platform.features.repo import FEATURE_VIEW, ONLINE_FEATURE_VIEW, redis_connection
 from tagifai_platform.resources import build_resources
 from tagifai_platform.settings import load_settings
 
@@ -16,7 +16,7 @@ def test_a_second_machine_reads_what_the_first_published(postgres, redis, labele
 
     # Another machine: its own folder, the same registry and online store.
     second = feature_store(tmp_path / "second", registry, redis)
-    assert [view.name for view in second.list_feature_views()] == [FEATURE_VIEW]
+    assert sorted(view.name for view in second.list_feature_views()) == [FEATURE_VIEW, ONLINE_FEATURE_VIEW]
     ids = published["id"].astype(int).tolist()
     served = online_features(second, ids).set_index("id")
     assert served.loc[ids, "tag"].tolist() == published["tag"].tolist()
