@@ -18,9 +18,7 @@ per second of the work, the 1-minute load average when it ended, and Feast's fig
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
 import json
-import multiprocessing
 import os
 import sys
 import tempfile
@@ -28,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.dataops import DATASET_DIR, SIZES, machine, measured
+from benchmarks.dataops import DATASET_DIR, SIZES, in_own_process, machine, measured
 
 # The work of each run, for a fresh interpreter; prints one line ``RESULT {json}``.
 RUN = """
@@ -93,12 +91,7 @@ def run(frame: Path, repo_dir: Path, work: str, imports: str = "") -> dict:
 
 
 def at_size(root: Path, rows: int) -> dict:
-    # The frames are made in a process of their own: a child forked from this one starts with this
-    # process's peak resident memory as its own (Linux copies the high-water mark on fork and keeps it
-    # through exec), so a million synthesized projects here showed up as every run's peak memory.
-    spawn = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
-        labeled, union = pool.submit(labeled_frames, root, rows).result()
+    labeled, union = in_own_process(labeled_frames, root, rows)
     repo_dir = root / f"feast-{rows}"
     runs = {
         "publish": (labeled, PUBLISH, ""),
