@@ -296,3 +296,23 @@ def test_hashed_out_of_fold_answers_as_fitting_each_fold_on_its_texts(synthetic_
             rtol=1e-5,
             atol=1e-6,
         )
+
+
+def test_char_wb_counts_from_distinct_words_are_those_of_the_texts(labeled):
+    """Hashing each distinct word once gives the counts of hashing every text, to the last bit."""
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    texts = [
+        *labeled["text"].head(300),
+        "",
+        "A  b\tC\n\nd  ",
+        "Ünïcödé ÉTÉ été",
+        "an a I",
+        "YOLOv5: x-ray!",
+    ]
+    counter = HashingVectorizer(
+        analyzer="char_wb", ngram_range=(3, 6), n_features=2**18, alternate_sign=False, norm=None
+    )
+    expected, counted = counter.transform(texts), model_module.char_wb_counts(counter, texts)
+    assert counted.shape == expected.shape and counted.dtype == expected.dtype
+    assert (counted != expected).nnz == 0
