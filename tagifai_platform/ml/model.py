@@ -249,7 +249,7 @@ def _chunks(rows: np.ndarray, size: int) -> list[np.ndarray]:
     return [rows[start : start + size] for start in range(0, len(rows), size)]
 
 
-def _all_counts(features: FeatureUnion, texts: Any, rows: np.ndarray) -> list[Any]:
+def all_counts(features: FeatureUnion, texts: Any, rows: np.ndarray) -> list[Any]:
     """Each view's counts for ``rows``, in that order, hashed in parallel; a few chunks per core
     at least, so that a sample smaller than ``CHUNK_ROWS`` is hashed on every core too."""
     from joblib import cpu_count
@@ -299,7 +299,7 @@ def _learn_out_of_core(
             first, train_size=FEATURE_SAMPLE_ROWS, stratify=tags[first], random_state=seed
         )
     features = build_features(p)
-    fit_on_counts(features, _all_counts(features, texts, first))
+    fit_on_counts(features, all_counts(features, texts, first))
     classes = np.unique(tags)
     classifiers = {}
     for name, rows in learners.items():
@@ -486,7 +486,7 @@ def _hashed_fold_answers(
     classifier (to convergence, as on a vocabulary). Five folds then hash the rows once instead of
     five times (four fits and one answer each).
     """
-    counts = _all_counts(build_features(params), texts, np.arange(len(texts)))
+    counts = all_counts(build_features(params), texts, np.arange(len(texts)))
     answers = []
     for fit_rows, held_rows in splits:
         features = fit_on_counts(build_features(params), [count[fit_rows] for count in counts])
