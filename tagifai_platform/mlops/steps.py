@@ -103,7 +103,9 @@ def train_and_register(
     validation = evaluate(candidate, splits.validation, trained.answers["validation"])["overall"]
     test = evaluate(candidate, splits.test, trained.answers["test"])
     learned = pd.concat(splits.as_dict().values(), ignore_index=True)
-    baseline = fit_baseline(learned, params, model.threshold)
+    # The served model's own parameters: at scale its features are hashed, and so are those of the
+    # baseline's fold models, which then hash each of their rows once for all folds.
+    baseline = fit_baseline(learned, model.params, model.threshold)
     fingerprint = data_fingerprint(training_dataset)
     with mlflow_step(mlflow):
         mlflow.log_params({f"model.{key}": value for key, value in params.items()})
@@ -112,6 +114,7 @@ def train_and_register(
             training_dataset,
             {**_floats("validation", validation), **_floats("test", test["overall"])},
             {REFERENCE: baseline.reference.to_dict(), CALIBRATOR: baseline.calibrator.to_dict()},
+            digest=fingerprint,
         )
         run_id = mlflow.active_run().info.run_id
     version = registry.register(

@@ -275,3 +275,44 @@ def test_out_of_fold_answers_the_same_in_worker_processes(labeled, monkeypatch):
     in_turn = out_of_fold(DEFAULT_PARAMS, 0.3, frame, folds=3)
     monkeypatch.setattr(model_module, "PARALLEL_FOLDS_FROM_ROWS", 0)
     pd.testing.assert_frame_equal(out_of_fold(DEFAULT_PARAMS, 0.3, frame, folds=3), in_turn)
+
+
+def test_hashed_out_of_fold_answers_as_fitting_each_fold_on_its_texts(synthetic_splits):
+    """With hashed features every text is hashed once for all folds; each fold's answers are still
+    those of the whole pipeline fitted on that fold's texts."""
+    from sklearn.model_selection import StratifiedKFold
+
+    frame = synthetic_splits.train.head(1_200)
+    params = {**DEFAULT_PARAMS, "hash_bits": 18}
+    oof = out_of_fold(params, 0.3, frame, folds=3)
+    texts, tags = frame["text"].to_numpy(dtype=object), frame["tag"].to_numpy(dtype=object)
+    folds = StratifiedKFold(n_splits=3, shuffle=True, random_state=0).split(texts, tags)
+    for fold, (fit_rows, held_rows) in enumerate(folds):
+        assert (oof["fold"].to_numpy()[held_rows] == fold).all()
+        pipeline = build_pipeline(params).fit(texts[fit_rows], tags[fit_rows])
+        np.testing.assert_allclose(
+            oof.loc[held_rows, list(pipeline.classes_)].to_numpy(),
+            pipeline.predict_proba(texts[held_rows]),
+            rtol=1e-5,
+            atol=1e-6,
+        )
+
+
+def test_char_wb_counts_from_distinct_words_are_those_of_the_texts(labeled):
+    """Hashing each distinct word once gives the counts of hashing every text, to the last bit."""
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    texts = [
+        *labeled["text"].head(300),
+        "",
+        "A  b\tC\n\nd  ",
+        "Ünïcödé ÉTÉ été",
+        "an a I",
+        "YOLOv5: x-ray!",
+    ]
+    counter = HashingVectorizer(
+        analyzer="char_wb", ngram_range=(3, 6), n_features=2**18, alternate_sign=False, norm=None
+    )
+    expected, counted = counter.transform(texts), model_module.char_wb_counts(counter, texts)
+    assert counted.shape == expected.shape and counted.dtype == expected.dtype
+    assert (counted != expected).nnz == 0

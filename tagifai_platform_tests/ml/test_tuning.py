@@ -1,5 +1,3 @@
-import time
-
 import optuna
 import pytest
 from optuna.trial import FixedTrial, TrialState
@@ -39,11 +37,8 @@ def test_three_trials_give_params_the_model_builder_accepts(splits):
         pruner=optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=1),
     )
     study.enqueue_trial(default_trial_params())
-    started = time.perf_counter()
     study.optimize(lambda trial: objective(trial, TuningFolds(splits.train)), n_trials=3)
-    seconds_per_trial = (time.perf_counter() - started) / 3
 
-    assert seconds_per_trial < 5, seconds_per_trial  # ~1 s on 2 cores; generous for a busy machine
     first = study.trials[0]
     assert first.params == default_trial_params() and first.state == TrialState.COMPLETE
     assert sorted(first.intermediate_values) == list(range(N_FOLDS))
@@ -122,3 +117,22 @@ def test_at_scale_only_classifiers_that_learn_out_of_core_are_tried(splits, monk
     study.optimize(lambda trial: objective(trial, folds), n_trials=2)
     assert [trial.state for trial in study.trials] == [TrialState.PRUNED, TrialState.COMPLETE]
     assert best_params_or_default(study)["classifier"] == "sgd"
+
+
+def test_at_scale_folds_get_the_hashed_features_of_fitting_each_fold_on_its_texts(splits, monkeypatch):
+    """From HASHING_FROM_ROWS rows on, trials are scored on the hashed features the final model
+    will have; the texts are hashed once for all folds, and each fold's features are still those
+    of fitting them on the fold's texts."""
+    from tagifai_platform.ml import model
+
+    monkeypatch.setattr(model, "HASHING_FROM_ROWS", len(splits.train))
+    folds = TuningFolds(splits.train)
+    params = default_trial_params()
+    sized = model.sized_params(params, len(splits.train))
+    assert sized["hash_bits"] is not None
+    for fold, (fit_rows, score_rows) in enumerate(folds.folds):
+        fitted, scored = folds.features(params, fold)
+        features = model.build_features(sized).fit(folds.texts[fit_rows])
+        assert abs(fitted - features.transform(folds.texts[fit_rows])).max() < 1e-6
+        assert abs(scored - features.transform(folds.texts[score_rows])).max() < 1e-6
+    assert objective(FixedTrial(params), folds) > 0.8
