@@ -18,7 +18,6 @@ from tagifai_platform.data.transform import tag_distribution
 from tagifai_platform.data.validation import (
     ValidationSummary,
     ephemeral_context,
-    start_importing,
     validate_frame,
     validate_query,
 )
@@ -66,9 +65,6 @@ class ExpectationsValidator(dg.ConfigurableResource):
     """Runs Great Expectations suites in one ephemeral context per step (GX is slow to import)."""
 
     _context = PrivateAttr(default=None)
-
-    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        start_importing()  # a run's resources are set up before its first step
 
     @property
     def context(self):

@@ -7,8 +7,6 @@ expectations failed, on how many rows, with a sample of the offending values.
 
 from __future__ import annotations
 
-import importlib
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -47,20 +45,6 @@ class ValidationSummary:
             return f"{self.suite}: all {self.evaluated} expectations met on {self.rows} rows."
         lines = "; ".join(failure.describe() for failure in self.failures)
         return f"{self.suite}: {len(self.failures)} of {self.evaluated} expectations failed: {lines}"
-
-
-def start_importing() -> threading.Thread:
-    """Import GX on a thread of its own, so that a run's first steps need not wait for it.
-
-    The import takes seconds of one core; reading, parsing and writing a batch, which come first, run
-    mostly in pyarrow and DuckDB, which release the GIL, so the two share the machine's cores. The
-    first suite's own import then waits for this one (Python's import lock) or finds GX loaded.
-    """
-    thread = threading.Thread(
-        target=importlib.import_module, args=("great_expectations",), name="import-gx", daemon=True
-    )
-    thread.start()
-    return thread
 
 
 def ephemeral_context():
