@@ -20,6 +20,7 @@ writes with the one Feast's own write makes from the same frame.
 from __future__ import annotations
 
 import struct
+import time
 from collections.abc import Iterator
 from typing import Any, Literal
 
@@ -146,10 +147,20 @@ def _value_columns(values: pd.Series, value_type: ValueType) -> list[tuple[bytes
 
 def _sqlite_timestamps(values: pd.Series) -> list[Any]:
     """Each timestamp as Feast's write stores it: naive UTC, through the SQLite adapter Feast
-    registers for ``datetime``; each distinct timestamp converted once."""
+    registers for ``datetime`` (``int(moment.timestamp())``, which reads a naive time as local).
+
+    In a process whose local time is UTC (no offset, no daylight saving), that is the seconds since
+    the epoch of the ``datetime`` (whole microseconds: the nanoseconds are dropped toward the past),
+    truncated toward zero as ``int`` does, and numpy works it out; in any other zone each distinct
+    timestamp goes through Feast's adapter.
+    """
     values = pd.to_datetime(values)
     if values.dt.tz is not None:
         values = values.dt.tz_convert("UTC").dt.tz_localize(None)
+    if time.timezone == time.altzone == 0:
+        microseconds = values.to_numpy(dtype="datetime64[ns]").view(np.int64) // 1_000
+        seconds = np.where(microseconds < 0, -(-microseconds // 10**6), microseconds // 10**6)
+        return seconds.tolist()
     codes, distinct = pd.factorize(values)
     adapted = np.array([adapt_datetime_epoch(moment) for moment in distinct.to_pydatetime()], dtype=object)
     return adapted[codes].tolist()

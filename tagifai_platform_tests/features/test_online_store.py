@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -51,16 +52,40 @@ def test_entity_keys_are_feasts_serialization_of_each_id():
     assert _int64_keys(prefix, ids.astype(np.int64)) == expected
 
 
-@pytest.mark.parametrize("zone", ["UTC", "America/New_York"])
-def test_the_bulk_write_stores_the_rows_feasts_own_write_stores(labeled, tmp_path, monkeypatch, zone):
+@pytest.fixture(params=["UTC", "America/New_York"])
+def local_zone(request, monkeypatch):
+    """The process's local time zone: Feast's SQLite adapter reads naive times as local ones."""
+    monkeypatch.setenv("TZ", request.param)
+    time.tzset()
+    yield request.param
+    monkeypatch.undo()
+    time.tzset()
+
+
+def test_timestamps_are_what_feasts_sqlite_adapter_makes_of_them(local_zone):
+    from feast.infra.online_stores.sqlite import adapt_datetime_epoch
+
+    from tagifai_platform.features.online import _sqlite_timestamps
+
+    rng = np.random.default_rng(1)
+    nanoseconds = np.concatenate(
+        [[0, 1, -1, 999_999_999, -999_999_999, -(10**9)], rng.integers(-(2**61), 2**61, 20_000)]
+    )
+    moments = pd.Series(pd.to_datetime(nanoseconds, unit="ns", utc=True))
+    # Feast's write turns each pandas timestamp into a datetime (dropping nanoseconds) and then adapts it.
+    with warnings.catch_warnings(action="ignore", category=UserWarning):
+        expected = [adapt_datetime_epoch(moment.tz_localize(None).to_pydatetime()) for moment in moments]
+    assert _sqlite_timestamps(moments) == expected
+    assert _sqlite_timestamps(moments.dt.tz_localize(None)) == expected
+
+
+def test_the_bulk_write_stores_the_rows_feasts_own_write_stores(labeled, tmp_path, local_zone):
     """Feast's ``write_to_online_store`` into one store, the bulk write into another, from the same
     frames (a first write, then upserts over it with a repeated id): the tables are equal row for row,
     timestamps included, in a zone with daylight saving time too (Feast's SQLite adapter reads the
     naive UTC time as local time)."""
     from tagifai_platform.features.store import write_online
 
-    monkeypatch.setenv("TZ", zone)
-    time.tzset()
     frame = offline_frame(labeled)
     later = offline_frame(labeled.head(50).assign(tag="other"), created=pd.Timestamp("2030-01-01", tz="UTC"))
     stores = {name: feature_store(tmp_path / name) for name in ("feast", "bulk")}
@@ -77,8 +102,6 @@ def test_the_bulk_write_stores_the_rows_feasts_own_write_stores(labeled, tmp_pat
             tables[name] = conn.execute(f"select * from {TABLE} order by entity_key, feature_name").fetchall()
     assert len(tables["bulk"]) == len(labeled)
     assert tables["bulk"] == tables["feast"]
-    monkeypatch.undo()
-    time.tzset()
 
 
 def test_feast_reads_what_the_bulk_write_published_through_every_kind_of_publication(
