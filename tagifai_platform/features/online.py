@@ -19,6 +19,7 @@ writes with the one Feast's own write makes from the same frame.
 
 from __future__ import annotations
 
+import itertools
 import struct
 import time
 from collections.abc import Iterator
@@ -84,27 +85,33 @@ class BulkSqliteOnlineStore(SqliteOnlineStore):
             + ", ".join(f"{c} = excluded.{c}" for c in columns[2:])
         )
 
-        def rows() -> Iterator[tuple[Any, ...]]:
-            for start in range(0, len(frame), CHUNK_ROWS):
-                chunk = frame.iloc[start : start + CHUNK_ROWS]
-                keys = _int64_keys(key_prefix, chunk[join_key].to_numpy())
-                event_ts = _sqlite_timestamps(chunk[source.timestamp_field])
-                created_ts = (
-                    _sqlite_timestamps(chunk[source.created_timestamp_column])
-                    if source.created_timestamp_column
-                    else [None] * len(chunk)
+        def chunk_rows(chunk: pd.DataFrame) -> Iterator[tuple[Any, ...]]:
+            """The statement's rows for a chunk, one feature after another (Feast writes the features
+            of one project after another: the same rows, and for an id repeated in the frame the
+            same last value of each feature), zipped in C rather than built in a Python loop."""
+            keys = _int64_keys(key_prefix, chunk[join_key].to_numpy())
+            event_ts = _sqlite_timestamps(chunk[source.timestamp_field])
+            created_ts = (
+                _sqlite_timestamps(chunk[source.created_timestamp_column])
+                if source.created_timestamp_column
+                else [None] * len(chunk)
+            )
+            return itertools.chain.from_iterable(
+                zip(
+                    keys,
+                    itertools.repeat(name),
+                    *_value_columns(chunk[name], value_type),
+                    event_ts,
+                    created_ts,
+                    strict=False,  # the repeated name is endless; every other column has the chunk's length
                 )
-                values = [_value_columns(chunk[name], value_type) for name, value_type in features]
-                # Feast's write: the features of one row after another, in the view's order.
-                for key, row_values, event, created in zip(
-                    keys, zip(*values, strict=True), event_ts, created_ts, strict=True
-                ):
-                    for (name, _), (value, text) in zip(features, row_values, strict=True):
-                        yield key, name, value, text, event, created
+                for name, value_type in features
+            )
 
+        chunks = (frame.iloc[start : start + CHUNK_ROWS] for start in range(0, len(frame), CHUNK_ROWS))
         conn = self._get_conn(config)
         with conn:
-            conn.executemany(upsert, rows())
+            conn.executemany(upsert, itertools.chain.from_iterable(map(chunk_rows, chunks)))
 
 
 def _int64_key_prefix(join_key: str, version: int) -> bytes:
@@ -135,14 +142,14 @@ def _int64_keys(prefix: bytes, ids: np.ndarray) -> list[bytes]:
     return [data[start : start + width] for start in range(0, len(data), width)]
 
 
-def _value_columns(values: pd.Series, value_type: ValueType) -> list[tuple[bytes, str | None]]:
+def _value_columns(values: pd.Series, value_type: ValueType) -> tuple[list[bytes], list[str | None]]:
     """(serialized ``ValueProto``, ``value_text``) of each value, as Feast's SQLite write stores
     them; each distinct value is converted by Feast once (a tag takes four values)."""
     codes, distinct = pd.factorize(values, use_na_sentinel=False)
     protos = python_values_to_proto_values(distinct.to_numpy(dtype=object, na_value=None), value_type)
     serialized = np.array([proto.SerializeToString() for proto in protos], dtype=object)
     texts = np.array([extract_text_and_num(proto, False)[0] for proto in protos], dtype=object)
-    return list(zip(serialized[codes].tolist(), texts[codes].tolist(), strict=True))
+    return serialized[codes].tolist(), texts[codes].tolist()
 
 
 def _sqlite_timestamps(values: pd.Series) -> list[Any]:

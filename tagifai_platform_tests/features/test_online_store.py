@@ -104,6 +104,31 @@ def test_the_bulk_write_stores_the_rows_feasts_own_write_stores(labeled, tmp_pat
     assert tables["bulk"] == tables["feast"]
 
 
+def test_a_view_of_several_features_and_integers_is_written_as_feast_writes_it(labeled, tmp_path):
+    """The five features of ``project_features`` (strings and int64 counts; offline only in the
+    platform, here given an online table), with ids repeated across rows: the same table."""
+    from feast.infra.provider import get_provider
+
+    frame = offline_frame(labeled.head(300))
+    frame = pd.concat([frame, frame.head(20).assign(tag="other", title_word_count=99)], ignore_index=True)
+    tables = {}
+    for name in ("feast", "bulk"):
+        store = feature_store(tmp_path / name)
+        store.apply(repo.definitions())
+        view = store.get_feature_view(repo.FEATURE_VIEW)
+        online = get_provider(store.config).online_store
+        online.update(store.config, [], [view], [], [], partial=True)
+        if name == "feast":
+            store.write_to_online_store(repo.FEATURE_VIEW, df=frame)
+        else:
+            online.write_frame(store.config, view, frame)
+        with sqlite3.connect(repo.online_store_path(tmp_path / name)) as conn:
+            query = f"select * from {repo.PROJECT}_{repo.FEATURE_VIEW} order by entity_key, feature_name"
+            tables[name] = conn.execute(query).fetchall()
+    assert len(tables["bulk"]) == 300 * len(repo.FEATURES)
+    assert tables["bulk"] == tables["feast"]
+
+
 def test_feast_reads_what_the_bulk_write_published_through_every_kind_of_publication(
     synthetic, tmp_path, monkeypatch
 ):
