@@ -18,8 +18,10 @@ the text in hand. Writing the text and counts online too meant five values a pro
 into a protobuf and written by Feast in Python, which made the first publication of a million
 projects take four minutes; the tag alone is one value a project.
 
-Shared by several machines, the registry is a SQL database (Feast's ``sql`` registry, a SQLAlchemy
-URL) and the online store a Redis server (Feast's ``redis`` store, given as ``redis://host:port/db``).
+On a laptop the online store is Feast's SQLite store, extended with a bulk write
+(:mod:`tagifai_platform.features.online`). Shared by several machines, the registry is a SQL database
+(Feast's ``sql`` registry, a SQLAlchemy URL) and the online store a Redis server (Feast's ``redis``
+store, given as ``redis://host:port/db``).
 
 Feast is imported inside the functions because importing it takes several seconds.
 """
@@ -94,9 +96,10 @@ def repo_config(repo_dir: Path, registry: str | None = None, online_store: str |
     from feast import RepoConfig
     from feast.infra.offline_stores.dask import DaskOfflineStoreConfig
     from feast.infra.online_stores.redis import RedisOnlineStoreConfig
-    from feast.infra.online_stores.sqlite import SqliteOnlineStoreConfig
     from feast.infra.registry.sql import SqlRegistryConfig
     from feast.repo_config import RegistryConfig
+
+    from tagifai_platform.features.online import BulkSqliteOnlineStoreConfig
 
     repo_dir = Path(repo_dir).resolve()
     return RepoConfig(
@@ -113,7 +116,7 @@ def repo_config(repo_dir: Path, registry: str | None = None, online_store: str |
             type="redis", connection_string=redis_connection(online_store), skip_dedup=True
         )
         if online_store
-        else SqliteOnlineStoreConfig(type="sqlite", path=str(online_store_path(repo_dir))),
+        else BulkSqliteOnlineStoreConfig(path=str(online_store_path(repo_dir))),
         entity_key_serialization_version=3,
     )
 

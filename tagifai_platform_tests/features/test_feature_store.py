@@ -237,30 +237,6 @@ def test_a_second_batch_and_a_relabel_write_only_those_rows_online(labeled, tmp_
     assert publish_features(store, relabeled)["online_rows_written"] == 0
 
 
-def test_a_failed_online_write_is_redone_in_full_next_time(labeled, tmp_path, monkeypatch):
-    from tagifai_platform.features import feature_store
-
-    store = feature_store(tmp_path / "feast")
-    publish_features(store, labeled.head(100))
-    changed = labeled.head(300).copy()
-    changed.loc[0, "tag"] = "other" if changed.loc[0, "tag"] != "other" else "mlops"
-
-    def written_halfway(feature_view_name, df):
-        original(feature_view_name, df=df.head(50))
-        raise ConnectionError("the online store went away")
-
-    original = store.write_to_online_store
-    monkeypatch.setattr(store, "write_to_online_store", written_halfway)
-    with pytest.raises(ConnectionError):
-        publish_features(store, changed)
-    monkeypatch.undo()
-
-    again = publish_features(store, changed)
-    assert (again["online_write"], again["online_rows_written"]) == ("full", 300)
-    served = online_features(store, changed["id"])
-    assert served["tag"].tolist() == changed["tag"].tolist()
-
-
 def test_an_online_store_not_known_to_hold_the_last_publication_is_written_in_full(labeled, tmp_path):
     from tagifai_platform.features import feature_store
 
@@ -299,11 +275,12 @@ def test_a_store_synced_under_the_older_online_view_is_written_in_full(labeled, 
     assert tables == [("tagifai_project_tags",)]
 
 
-def test_online_writes_in_several_chunks_keep_every_project(labeled, tmp_path):
-    from tagifai_platform.features import feature_store
+def test_online_writes_in_several_chunks_keep_every_project(labeled, tmp_path, monkeypatch):
+    from tagifai_platform.features import feature_store, online
 
     store = feature_store(tmp_path / "feast")
     publish_features(store, labeled.head(1))
-    write_online(store, offline_frame(labeled), chunk_rows=100)
+    monkeypatch.setattr(online, "CHUNK_ROWS", 100)
+    write_online(store, offline_frame(labeled))
     served = online_features(store, labeled["id"])
     assert served["tag"].tolist() == labeled["tag"].tolist()

@@ -9,6 +9,9 @@ from tagifai_platform.settings import load_settings
 
 
 def test_a_second_machine_reads_what_the_first_published(postgres, redis, labeled, tmp_path):
+    from feast.infra.online_stores.redis import RedisOnlineStore
+    from feast.infra.provider import get_provider
+
     registry = postgres.create_database("feast_registry")
     first = feature_store(tmp_path / "first", registry, redis)
     published = labeled.head(40)
@@ -24,6 +27,9 @@ def test_a_second_machine_reads_what_the_first_published(postgres, redis, labele
         not (tmp_path / "second" / "registry.db").exists()
         and not (tmp_path / "second" / "online_store.db").exists()
     )
+    # The publication went through Feast's Redis store, not the SQLite store's bulk write.
+    assert isinstance(get_provider(first.config).online_store, RedisOnlineStore)
+    assert not (tmp_path / "first" / "online_store.db").exists()
 
     # A relabel keeps the project's event time: Redis must take it all the same.
     relabeled = published.copy()
