@@ -13,8 +13,10 @@ run: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml  ## Run the whole pipeline 
 	$(BIN)/dagster job execute -m tagifai_platform.definitions -j $(JOB)
 	$(BIN)/tagifai status
 
-test: $(VENV)/.installed  ## Run the test suite.
-	$(BIN)/pytest
+TEST_WORKERS ?= 2
+
+test: $(VENV)/.installed  ## Run the test suite, on two worker processes (TEST_WORKERS=0: in this one).
+	$(BIN)/pytest -n $(TEST_WORKERS)
 
 dev: $(VENV)/.installed $(DAGSTER_HOME)/dagster.yaml  ## Dagster UI and daemon on http://127.0.0.1:3000
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000

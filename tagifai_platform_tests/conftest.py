@@ -5,10 +5,12 @@ default (internet) source or write state outside its temporary home.
 """
 
 import atexit
+import fcntl
 import functools
 import http.server
 import os
 import shutil
+import sys
 import tempfile
 import threading
 from pathlib import Path
@@ -65,14 +67,47 @@ def settings(tmp_path, dataset_dir):
     return load_settings({"TAGIFAI_HOME": str(tmp_path / "home"), "TAGIFAI_SOURCE": str(dataset_dir)})
 
 
-@pytest.fixture(scope="session")
-def trained_home(tmp_path_factory, dataset_dir):
-    """A home on which `dagster job execute -j end_to_end` has run once, with a few trials.
+@pytest.fixture(autouse=True)
+def no_mlflow_run_left_active():
+    """End any MLflow run a test leaves active in this process, so the next test starts without one.
 
-    Shared by the session (the end-to-end tests, and the production tests that compare with it):
-    tests read it, or copy it before they change anything.
+    MLflow keeps the active run in the process. A job executed in process that fails before its
+    MLflow run is closed (``continual/test_failed_actions.py``) leaves it active; the platform's
+    ``mlflow_run`` resource ends such a leftover when it starts, but ``mlflow.start_run`` elsewhere
+    (``register_model``) refuses to start. Which test comes next depends on how the modules are
+    shared out among the workers, so no test may depend on what an earlier one left.
     """
-    root = tmp_path_factory.mktemp("e2e")
+    yield
+    mlflow = sys.modules.get("mlflow")  # never imported by the test: nothing to end
+    while mlflow is not None and mlflow.active_run() is not None:
+        mlflow.end_run()
+
+
+def built_once(tmp_path_factory, worker_id: str, name: str, build) -> Path:
+    """The folder ``build(folder)`` filled, built once for the whole run, whatever its workers.
+
+    ``make test`` runs two pytest-xdist workers, each with its own session, so a session fixture
+    would be built once per worker. The first worker to ask builds it in the run's shared temporary
+    folder while holding a lock (pytest-xdist's documented recipe, with the standard library's
+    ``fcntl`` for the lock); the others wait for it and find it built. Callers copy what they change.
+    """
+    if worker_id == "master":  # no workers: nobody to share with
+        folder = tmp_path_factory.mktemp(name)
+        build(folder)
+        return folder
+    folder = tmp_path_factory.getbasetemp().parent / name
+    with open(f"{folder}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or the worker dies
+        if not (folder / ".built").exists():
+            shutil.rmtree(folder, ignore_errors=True)  # what a worker that died mid-build left
+            folder.mkdir()
+            build(folder)
+            (folder / ".built").touch()
+    return folder
+
+
+def run_end_to_end(root: Path, dataset_dir: Path) -> None:
+    """`dagster job execute -j end_to_end` with two trials, as a user runs it, on ``root``/home."""
     from tagifai_platform_tests.e2e.conftest import run, user_env
 
     env = user_env(root / "home", dataset_dir, TAGIFAI_TUNING_TRIALS="2")
@@ -84,6 +119,25 @@ def trained_home(tmp_path_factory, dataset_dir):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert sorted(path.name for path in root.iterdir()) == ["home"], "nothing lands in the working directory"
+
+
+@pytest.fixture(scope="session")
+def trained_home(tmp_path_factory, dataset_dir, worker_id):
+    """A home on which `dagster job execute -j end_to_end` has run once, with a few trials.
+
+    Shared by the session (the end-to-end tests, and the production tests that compare with it):
+    tests read it, or copy it before they change anything. The run is made once for all workers;
+    each worker gets its own copy, so that no worker reads a home another one is changing. A copied
+    home works where it lands (its registry follows it: ``e2e/test_moved_home.py``).
+    """
+    from tagifai_platform_tests.e2e.conftest import user_env
+
+    built = built_once(
+        tmp_path_factory, worker_id, "e2e-built", functools.partial(run_end_to_end, dataset_dir=dataset_dir)
+    )
+    root = tmp_path_factory.mktemp("e2e")
+    env = user_env(root / "home", dataset_dir, TAGIFAI_TUNING_TRIALS="2")
+    shutil.copytree(built / "home", root / "home", dirs_exist_ok=True)
     return env, root
 
 
