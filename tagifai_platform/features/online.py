@@ -70,10 +70,10 @@ class BulkSqliteOnlineStore(SqliteOnlineStore):
         OpenAI-compatible store are left to Feast's own write.
         """
         if config.online_store.vector_enabled or config.online_store.enable_openai_compatible_store:
-            raise NotImplementedError("vector and OpenAI-compatible SQLite stores: use write_to_online_store")
+            raise ValueError("vector and OpenAI-compatible SQLite stores: use write_to_online_store")
         entities = table.entity_columns
         if len(entities) != 1 or entities[0].dtype.to_value_type() != ValueType.INT64:
-            raise NotImplementedError(f"{table.name}: only one int64 join key is written in bulk")
+            raise ValueError(f"{table.name}: only one int64 join key is written in bulk")
         if frame.empty:
             return
         join_key = entities[0].name
@@ -132,7 +132,7 @@ def _int64_key_prefix(join_key: str, version: int) -> bytes:
     prefix = serialized(0)[:-8]
     for probe in (0, -2):
         if serialized(probe) != prefix + struct.pack("<q", probe):
-            raise NotImplementedError(f"entity key serialization {version}: not a prefix and an int64")
+            raise ValueError(f"entity key serialization {version}: not a prefix and an int64")
     return prefix
 
 
