@@ -71,11 +71,11 @@ def settings(tmp_path, dataset_dir):
 def no_mlflow_run_left_active():
     """End any MLflow run a test leaves active in this process, so the next test starts without one.
 
-    MLflow keeps the active run in the process. A job executed in process that fails before its
-    MLflow run is closed (``continual/test_failed_actions.py``) leaves it active; the platform's
-    ``mlflow_run`` resource ends such a leftover when it starts, but ``mlflow.start_run`` elsewhere
-    (``register_model``) refuses to start. Which test comes next depends on how the modules are
-    shared out among the workers, so no test may depend on what an earlier one left.
+    MLflow keeps the active run in the process, and ``mlflow.start_run`` (``register_model``)
+    refuses to start beside one. The platform's jobs end theirs, failed ones included
+    (``continual/test_failed_actions.py`` asserts it); a test that fails half-way through MLflow
+    calls of its own may not. Which test comes next depends on how the modules are shared out among
+    the workers, so no test may depend on what an earlier one left.
     """
     yield
     mlflow = sys.modules.get("mlflow")  # never imported by the test: nothing to end

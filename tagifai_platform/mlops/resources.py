@@ -145,3 +145,20 @@ def mlflow_run(context: dg.InitResourceContext):
     for tracking in mlflow_tracking.resource_fn(context):  # set up, hand over, clean up on error
         tracking.mlflow_run_id = mlflow.active_run().info.run_id  # so that later steps resume this run
         yield tracking
+    _end_run_no_step_ended(context, mlflow)
+
+
+def _end_run_no_step_ended(context: dg.InitResourceContext, mlflow) -> None:
+    """End the MLflow run if it is still active once the steps are over, FAILED if one of them failed.
+
+    Each MLOps step ends the run it resumed (``tracking.mlflow_step``), so a run active here was
+    never used by a step: the Dagster run failed before its first MLflow step (a bad annotated file
+    fails ``training_dataset``), or ran none. dagster-mlflow's own clean-up acts only on an
+    exception raised in this teardown, which a failed step is not, and it takes MLflow's exit hook
+    away: the run stayed RUNNING in the store until the daemon's sensor ended it, and active in the
+    process, where the next ``mlflow.start_run`` refused to start.
+    """
+    if mlflow.active_run() is None:
+        return
+    failed = context.instance.all_logs(context.run_id, of_type=dg.DagsterEventType.STEP_FAILURE)
+    mlflow.end_run(status="FAILED" if failed else "FINISHED")

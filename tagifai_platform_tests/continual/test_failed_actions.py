@@ -7,12 +7,15 @@ retraining, yet the 7-day improve cooldown turned every later alert into a mere 
 from datetime import UTC, datetime
 
 import dagster as dg
+import mlflow
 import pandas as pd
 
 from tagifai_platform.continual.triggers import DECIDED_IN, failed_actions
 from tagifai_platform.definitions import build_definitions
 from tagifai_platform.harness import evaluate_run_status_sensor
+from tagifai_platform.mlops.tracking import DAGSTER_RUN_TAG
 from tagifai_platform.monitoring.policy import Action, last_within
+from tagifai_platform.registry import EXPERIMENT_NAME
 from tagifai_platform.resources import build_resources
 from tagifai_platform_tests.continual.conftest import FEW_TRIALS, trained_home
 
@@ -53,6 +56,14 @@ def test_a_failed_retraining_is_marked_failed_and_frees_the_cooldown(tmp_path, d
 
         by_hand = retrain(settings, instance, tags={})
         assert not by_hand.success
+        # It failed before any MLflow step: its MLflow run is ended as failed, not left running.
+        assert mlflow.active_run() is None
+        client = build_resources(settings)["model_registry"].registry.client
+        runs = client.search_runs(
+            [client.get_experiment_by_name(EXPERIMENT_NAME).experiment_id],
+            f"tags.{DAGSTER_RUN_TAG} = '{by_hand.run_id}'",
+        )
+        assert [run.info.status for run in runs] == ["FAILED"]
         assert isinstance(sensor_on_failure(instance, by_hand, decision_log), dg.SkipReason)
 
         asked = retrain(settings, instance, tags={DECIDED_IN: "engine-run"})
