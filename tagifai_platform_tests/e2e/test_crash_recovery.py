@@ -16,7 +16,7 @@ import mlflow
 from tagifai_platform.ml.tuning import default_trial_params
 from tagifai_platform.mlops.resources import TuningStudies
 from tagifai_platform.registry import EXPERIMENT_NAME
-from tagifai_platform_tests.e2e.conftest import BIN, PROJECT_ROOT, run, user_env
+from tagifai_platform_tests.e2e.conftest import BIN, PROJECT_ROOT, run, running_daemon, user_env
 
 DEADLINE_SECONDS = 420
 WORKSPACE = str(PROJECT_ROOT / "workspace.yaml")
@@ -61,9 +61,9 @@ def test_a_killed_run_is_failed_and_what_it_held_is_freed(tmp_path, dataset_dir)
             stdout=output,
             stderr=subprocess.STDOUT,
         )
-    daemon = None
-    stack = contextlib.ExitStack()
-    try:
+    with contextlib.ExitStack() as stack:
+        stack.callback(worker.wait)
+        stack.callback(worker.kill)
         wait_for(lambda: running_trial(home / "optuna.db") is not None, "a trial under way", worker_log)
         killed_trial = running_trial(home / "optuna.db")
         assert worker.poll() is None, worker_log.read_text()[-3000:]
@@ -84,14 +84,7 @@ def test_a_killed_run_is_failed_and_what_it_held_is_freed(tmp_path, dataset_dir)
         grace = TuningStudies.model_fields["grace_seconds"].default
         time.sleep(max(0.0, killed_at + grace - time.monotonic()))
         daemon_log = tmp_path / "daemon.log"
-        with daemon_log.open("wb") as output:
-            daemon = subprocess.Popen(
-                [str(BIN / "dagster-daemon"), "run", "-w", WORKSPACE],
-                env=env,
-                cwd=PROJECT_ROOT,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-            )
+        stack.enter_context(running_daemon(env, daemon_log))
         daemon_started = time.monotonic()
         wait_for(lambda: instance.get_run_by_id(dead.run_id).is_finished, "the dead run failed", daemon_log)
         print(f"dead run failed {time.monotonic() - daemon_started:.1f} s after the daemon started")
@@ -121,10 +114,3 @@ def test_a_killed_run_is_failed_and_what_it_held_is_freed(tmp_path, dataset_dir)
 
         assert dead_mlflow_run.info.status == "KILLED"
         assert not client.search_runs([experiment_id], "attributes.status = 'RUNNING'")
-    finally:
-        worker.kill()
-        worker.wait()
-        if daemon is not None:
-            daemon.terminate()
-            daemon.wait(timeout=60)
-        stack.close()
