@@ -161,11 +161,14 @@ def start_process(
     return process
 
 
-def stop_process(directory: Path, name: str, timeout: float = 30.0) -> None:
-    """End the process group recorded as ``name`` in ``directory``: SIGTERM, SIGKILL after ``timeout``."""
+def stop_process(directory: Path, name: str, timeout: float = 30.0) -> bool:
+    """End the process group recorded as ``name`` in ``directory``: SIGTERM, SIGKILL after ``timeout``.
+
+    Returns whether SIGTERM was enough (or nothing was running).
+    """
     pid_file = directory / f"{name}.pid"
     if not pid_file.exists():
-        return
+        return True
     pid = int(pid_file.read_text())
     for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
@@ -178,6 +181,7 @@ def stop_process(directory: Path, name: str, timeout: float = 30.0) -> None:
         if not _alive(pid):
             break
     pid_file.unlink()
+    return sig == signal.SIGTERM
 
 
 def _alive(pid: int) -> bool:

@@ -1,8 +1,6 @@
 """End-to-end fixtures: the real commands a user runs, as subprocesses on a temporary home."""
 
 import contextlib
-import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.dataops import user_env
+from tagifai_platform import services
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -27,39 +26,20 @@ def run(command: list[str], env: dict, cwd: Path, timeout: int = 300) -> subproc
 
 
 @contextlib.contextmanager
-def running_daemon(env: dict, log: Path):
-    """`dagster-daemon run` on the project's workspace, its output in `log`.
+def running_daemon(env: dict, folder: Path):
+    """`dagster-daemon run` on the project's workspace, as `make dev` runs it; its output in
+    ``folder``/daemon.log.
 
-    On SIGTERM the daemon's code server lets the runs it launched finish before it exits, so a
-    test stops the daemon only once its runs are over. One that still outlives its grace is
-    killed with its code server, and the test fails with the log's tail.
+    A test stops it once the runs it cares about are over. A daemon still running
+    ``DAEMON_STOP_SECONDS`` after SIGTERM is killed with its code server, and the test fails.
     """
-    with log.open("wb") as output:
-        daemon = subprocess.Popen(
-            [str(BIN / "dagster-daemon"), "run", "-w", str(PROJECT_ROOT / "workspace.yaml")],
-            env=env,
-            cwd=PROJECT_ROOT,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    command = [str(BIN / "dagster-daemon"), "run", "-w", str(PROJECT_ROOT / "workspace.yaml")]
+    process = services.start_process(folder, "daemon", command, env=env, cwd=PROJECT_ROOT)
     try:
-        yield daemon
+        yield process
     except BaseException:
-        _stop(daemon)
+        services.stop_process(folder, "daemon", DAEMON_STOP_SECONDS)
         raise
-    if not _stop(daemon):
-        tail = log.read_text()[-3000:]
+    if not services.stop_process(folder, "daemon", DAEMON_STOP_SECONDS):
+        tail = (folder / "daemon.log").read_text()[-3000:]
         raise AssertionError(f"the daemon outlived {DAEMON_STOP_SECONDS} s after SIGTERM:\n{tail}")
-
-
-def _stop(daemon: subprocess.Popen) -> bool:
-    """Whether the daemon stopped on SIGTERM; if not, it is killed with its code server."""
-    daemon.terminate()
-    try:
-        daemon.wait(timeout=DAEMON_STOP_SECONDS)
-        return True
-    except subprocess.TimeoutExpired:
-        os.killpg(daemon.pid, signal.SIGKILL)
-        daemon.wait()
-        return False

@@ -84,7 +84,7 @@ def test_a_killed_run_is_failed_and_what_it_held_is_freed(tmp_path, dataset_dir)
         grace = TuningStudies.model_fields["grace_seconds"].default
         time.sleep(max(0.0, killed_at + grace - time.monotonic()))
         daemon_log = tmp_path / "daemon.log"
-        stack.enter_context(running_daemon(env, daemon_log))
+        stack.enter_context(running_daemon(env, tmp_path))
         daemon_started = time.monotonic()
         wait_for(lambda: instance.get_run_by_id(dead.run_id).is_finished, "the dead run failed", daemon_log)
         print(f"dead run failed {time.monotonic() - daemon_started:.1f} s after the daemon started")

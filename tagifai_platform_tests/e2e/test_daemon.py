@@ -28,7 +28,7 @@ def test_the_daemon_ingests_a_dropped_batch_once(home_env, tmp_path, dataset_dir
 
     daemon_log = tmp_path / "daemon.log"
     with (
-        running_daemon(home_env, daemon_log) as daemon,
+        running_daemon(home_env, tmp_path) as daemon,
         dg.DagsterInstance.from_config(home_env["DAGSTER_HOME"]) as instance,
     ):
         deadline = time.monotonic() + DEADLINE_SECONDS
