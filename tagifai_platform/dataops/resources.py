@@ -7,6 +7,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 import pyarrow as pa
+from sqlalchemy.exc import IntegrityError
 
 from tagifai_platform.data import sources
 from tagifai_platform.data.batches import SOURCE_BATCH, batch_file, content_fingerprint
@@ -23,8 +24,15 @@ class ProjectSource(dg.ConfigurableResource):
         # The configured source is always a batch, so `dagster job execute -j dataops` needs no
         # partition argument on a fresh instance.
         instance = context.instance
-        if instance is not None and not instance.has_dynamic_partition(batches.name, SOURCE_BATCH):
+        if instance is None or instance.has_dynamic_partition(batches.name, SOURCE_BATCH):
+            return
+        try:
             instance.add_dynamic_partitions(batches.name, [SOURCE_BATCH])
+        except IntegrityError:
+            # On SQLite storage Dagster looks, then inserts: two steps starting at once in two
+            # processes (Celery workers) both looked, and the second insert broke the unique key.
+            if not instance.has_dynamic_partition(batches.name, SOURCE_BATCH):
+                raise
 
     def file_location(self, batch: str, kind: str) -> str:
         if batch == SOURCE_BATCH:
