@@ -27,8 +27,8 @@ def run(command: list[str], env: dict, cwd: Path, timeout: int = 300) -> subproc
 
 @contextlib.contextmanager
 def running_daemon(env: dict, folder: Path):
-    """`dagster-daemon run` on the project's workspace, as `make dev` runs it; its output in
-    ``folder``/daemon.log.
+    """`dagster-daemon run` on the project's workspace (the daemon `make dev` starts through
+    `dagster dev`); its output in ``folder``/daemon.log.
 
     A test stops it once the runs it cares about are over. A daemon still running
     ``DAEMON_STOP_SECONDS`` after SIGTERM is killed with its code server, and the test fails.
